@@ -1,0 +1,73 @@
+"""The command line: one module per command; errors become exit codes here, only here."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from .. import __version__
+from ..core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PhotogroupError
+from .context import AppContext
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="PHOTOGROUP_CONFIG",
+    help="Configuration file (default: ~/.config/photogroup/config.toml).",
+)
+@click.option(
+    "--library",
+    "library_path",
+    type=click.Path(dir_okay=False),
+    envvar="PHOTOGROUP_LIBRARY",
+    help="Library database (default: [library] database in the configuration).",
+)
+@click.version_option(__version__, prog_name="photogroup")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, library_path: str | None) -> None:
+    """Group the faces in your photo library into people."""
+    ctx.obj = AppContext(config_path=config_path, library_path=library_path)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _register() -> None:
+    from . import export, scan
+
+    for module in (scan, export):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: runs a command and maps every error to a message and an exit code."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except PhotogroupError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code if exc.exit_code else EXIT_USAGE
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("Interrupted; everything finished so far is saved.", err=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()  # `photogroup export faces | head`
+        return 0
+    except OSError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_ERROR
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""photogroup scan [PATH ...]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..core.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from ..pipeline.lock import scan_lock
+from ..pipeline.scan import Scanner, ScanSummary
+from .context import AppContext
+from .progress import BarProgress
+
+
+def _summary_lines(sm: ScanSummary) -> list[str]:
+    lines = [
+        f"{sm.seen} photos seen in {sm.seconds:.1f} s: {sm.new} new, {sm.changed} changed, "
+        f"{sm.moved} moved, {sm.unchanged} unchanged, {sm.missing} missing, {sm.failed} failed.",
+        f"{sm.faces} faces found, {sm.embedded} embedded.",
+    ]
+    for root in sm.missing_roots:
+        lines.append(f"Not found (unmounted?), left as it was: {root}")
+    for root in sm.kept_roots:
+        lines.append(f"Empty, left as it was (use --prune if its photos are gone): {root}")
+    shown = sm.errors[:10]
+    for path, message in shown:
+        lines.append(f"  failed: {path}: {message}")
+    if len(sm.errors) > len(shown):
+        lines.append(f"  ... and {len(sm.errors) - len(shown)} more (photogroup errors).")
+    return lines
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--wait", is_flag=True, help="Wait for another running scan instead of exiting.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also mark photos missing under roots that came back empty.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: when stderr is a terminal).",
+)
+@click.pass_obj
+def command(
+    app: AppContext, paths: tuple[Path, ...], wait: bool, prune: bool, progress: bool | None
+) -> int:
+    """Index photos under PATHs (default: [library] roots): find, align and embed every face.
+
+    Unchanged files are skipped, moved files keep their faces, deleted files are
+    marked missing. Exit codes: 0 done, 7 done but some files failed, 6 another
+    scan is running.
+    """
+    config = app.config
+    roots = list(paths) or [Path(r).expanduser() for r in config.library.roots]
+    if not roots:
+        raise UsageError(
+            "No folder to scan. Give one (photogroup scan ~/Pictures) or set "
+            "[library] roots in the configuration file."
+        )
+    bar = BarProgress(progress)
+    database = app.database
+    database.parent.mkdir(parents=True, exist_ok=True)
+    wait_s = None if wait else config.scan.lock_wait_seconds
+    with scan_lock(database, wait=wait_s):
+        library = app.library(create=True)
+        if library.backup is not None:
+            bar.message(f"Upgraded the library; a backup of the old one is at {library.backup}")
+        from ..pipeline.models import load_models
+
+        detector, embedder = load_models(config, bar.message)
+        summary = Scanner(library, config, detector, embedder, progress=bar).run(roots, prune=prune)
+    for line in _summary_lines(summary):
+        click.echo(line, err=True)
+    return EXIT_PARTIAL if summary.failed or summary.missing_roots else EXIT_OK

@@ -1,0 +1,159 @@
+"""Configuration: the shipped config.toml holds every default; a user file overrides keys.
+
+Lookup order for the user file: an explicit path (``--config``), the environment
+variable ``PHOTOGROUP_CONFIG``, then ``<user config dir>/photogroup/config.toml``
+if it exists. Unknown sections or keys and values of the wrong type are errors
+that name the key, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import ConfigError
+from .resources import resource
+
+ENV_CONFIG = "PHOTOGROUP_CONFIG"
+ENV_LIBRARY = "PHOTOGROUP_LIBRARY"
+
+
+@dataclass
+class LibraryConfig:
+    database: str = ""
+    roots: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    extensions: list[str] = field(default_factory=list)
+    follow_symlinks: bool = True
+
+
+@dataclass
+class ScanConfig:
+    workers: int = 2
+    commit_every: int = 32
+    lock_wait_seconds: float = 0.0
+
+
+@dataclass
+class DetectionConfig:
+    max_side: int = 1024
+    min_face_size: float = 20.0
+    min_confidence: float = 0.9
+
+
+@dataclass
+class EmbeddingConfig:
+    model: str = "facenet"
+    weights: str = ""
+    batch_size: int = 64
+
+
+@dataclass
+class Config:
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    source: list[Path] = field(default_factory=list)
+    """The files this configuration was read from, defaults first."""
+
+    def database_path(self, override: str | os.PathLike[str] | None = None) -> Path:
+        """The library database: --library, then $PHOTOGROUP_LIBRARY, then config, then default."""
+        chosen = override or os.environ.get(ENV_LIBRARY) or self.library.database
+        if chosen:
+            return Path(chosen).expanduser()
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir("photogroup")) / "library.db"
+
+    def weights_path(self) -> Path | None:
+        return Path(self.embedding.weights).expanduser() if self.embedding.weights else None
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
+
+
+def _check_value(where: str, value: Any, expected: Any) -> Any:
+    origin = getattr(expected, "__origin__", None)
+    if origin is list:
+        (item_type,) = expected.__args__
+        if not isinstance(value, list) or not all(isinstance(v, item_type) for v in value):
+            raise ConfigError(f"{where} must be a list of {item_type.__name__}, got {value!r}.")
+        return list(value)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}.")
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be of type {expected.__name__}, got {value!r}.")
+    return value
+
+
+def _apply(config: Config, data: dict[str, Any], path: Path) -> None:
+    for section, values in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"{path}: unknown section [{section}]. Known sections: {', '.join(_SECTIONS)}."
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table.")
+        target = getattr(config, section)
+        hints = get_type_hints(type(target))
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(
+                    f"{path}: unknown key {key!r} in [{section}]. "
+                    f"Known keys: {', '.join(sorted(hints))}."
+                )
+            setattr(target, key, _check_value(f"{path}: [{section}] {key}", value, hints[key]))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"Configuration file {str(path)!r} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Configuration file {str(path)!r} is not valid TOML: {exc}.") from exc
+
+
+def user_config_path() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("photogroup")) / "config.toml"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Defaults from the shipped config.toml, then the user's file on top."""
+    config = Config()
+    default = resource("config")
+    _apply(config, _read(default), default)
+    config.source.append(default)
+    chosen = path or os.environ.get(ENV_CONFIG)
+    user = Path(chosen).expanduser() if chosen else user_config_path()
+    if chosen or user.is_file():
+        _apply(config, _read(user), user)
+        config.source.append(user)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    d, e, s = config.detection, config.embedding, config.scan
+    if d.max_side < 64:
+        raise ConfigError(f"[detection] max_side must be at least 64 pixels, got {d.max_side}.")
+    if not 0.0 <= d.min_confidence <= 1.0:
+        raise ConfigError(
+            f"[detection] min_confidence must lie between 0 and 1, got {d.min_confidence}."
+        )
+    if d.min_face_size < 0:
+        raise ConfigError(f"[detection] min_face_size must be >= 0, got {d.min_face_size}.")
+    if e.batch_size < 1 or s.workers < 1 or s.commit_every < 1:
+        raise ConfigError(
+            "[embedding] batch_size, [scan] workers and [scan] commit_every must be >= 1."
+        )

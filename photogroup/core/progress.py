@@ -1,0 +1,34 @@
+"""Progress reporting, as an interface: the pipeline reports, the CLI draws."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def start(self, phase: str, total: int) -> None:
+        """A new phase ('scanning', 're-embedding') with `total` items."""
+
+    def advance(self, items: int = 1, faces: int = 0) -> None:
+        """`items` finished, with `faces` faces among them."""
+
+    def message(self, text: str) -> None:
+        """A line for the user (above the bar)."""
+
+    def close(self) -> None: ...
+
+
+class NullProgress:
+    """Reports nothing."""
+
+    def start(self, phase: str, total: int) -> None:
+        pass
+
+    def advance(self, items: int = 1, faces: int = 0) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Finding photo files and decoding them (no models, no database)."""

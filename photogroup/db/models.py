@@ -1,0 +1,267 @@
+"""The library schema (SQLAlchemy 2 declarative models).
+
+Changing anything here needs a new revision in migrations/ (never edit a released one).
+
+Design notes
+- A photo is identified by its content hash as well as its path, so a moved or
+  renamed file keeps its record, faces and everything said about them.
+- Scans never delete: a file that disappeared is marked ``missing``.
+- Faces keep their geometry in upright-image pixels; embeddings are stored per
+  embedder id, so switching models re-embeds without detecting again.
+- People, assignments (with their origin), user decisions (must-link /
+  cannot-link and friends, never deleted, undone by timestamp), learned
+  thresholds with history, and scan runs with per-file errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class PhotoStatus(StrEnum):
+    OK = "ok"
+    MISSING = "missing"
+    ERROR = "error"
+
+
+class AssignmentOrigin(StrEnum):
+    AUTO = "auto"  # grouping or incremental assignment; may move on re-grouping
+    CONFIRMED = "confirmed"  # the user said "yes, this is X": never moved automatically
+    ENROLLED = "enrolled"  # a reference photo given by the user
+
+
+class DecisionKind(StrEnum):
+    FACE_IS_PERSON = "face_is_person"  # must-link face -> person
+    FACE_NOT_PERSON = "face_not_person"  # cannot-link face -> person
+    SAME_PERSON = "same_person"  # must-link person <-> person (a merge)
+    DIFFERENT_PEOPLE = "different_people"  # cannot-link person <-> person
+    NAME = "name"
+    HIDE = "hide"
+
+
+class ScanStatus(StrEnum):
+    RUNNING = "running"
+    OK = "ok"
+    PARTIAL = "partial"  # finished, some files failed
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone().replace(tzinfo=None)
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    """Absolute path as a string (undecodable bytes kept with surrogateescape, see crawl)."""
+    root: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    """Upright (EXIF-rotated) width in pixels."""
+    height: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    """EXIF capture time (DateTimeOriginal, local time as the camera wrote it)."""
+    file_time: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default=PhotoStatus.OK, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    detector: Mapped[str | None] = mapped_column(String(64))
+    """Detector id and settings the faces were found with (None: not yet detected)."""
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    indexed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    missing_since: Mapped[datetime | None] = mapped_column(DateTime)
+
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="photo", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Face(Base):
+    __tablename__ = "faces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    w: Mapped[float] = mapped_column(Float)
+    h: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[list[list[float]]] = mapped_column(JSON)
+    """Five [x, y] points: left eye, right eye, nose, mouth left, mouth right."""
+    score: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float | None] = mapped_column(Float)
+    quality_signals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+    photo: Mapped[Photo] = relationship(back_populates="faces")
+    embeddings: Mapped[list[Embedding]] = relationship(
+        back_populates="face", cascade="all, delete-orphan", passive_deletes=True
+    )
+    assignment: Mapped[Assignment | None] = relationship(
+        back_populates="face", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Embedding(Base):
+    __tablename__ = "embeddings"
+    __table_args__ = (UniqueConstraint("face_id", "embedder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"))
+    embedder: Mapped[str] = mapped_column(String(64), index=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    """float32 little-endian, L2-normalised."""
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+    face: Mapped[Face] = relationship(back_populates="embeddings")
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text, unique=True)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+
+class Assignment(Base):
+    """Which person a face belongs to (at most one), and who said so."""
+
+    __tablename__ = "assignments"
+
+    face_id: Mapped[int] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[str] = mapped_column(String(16), default=AssignmentOrigin.AUTO)
+    probability: Mapped[float | None] = mapped_column(Float)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+    face: Mapped[Face] = relationship(back_populates="assignment")
+
+
+class Decision(Base):
+    """One answer of the user. Kept forever; `undone_at` marks an undone one."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_kind_active", "kind", "undone_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    face_id: Mapped[int | None] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    other_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    value: Mapped[str | None] = mapped_column(Text)
+    """A name for NAME decisions; free text otherwise."""
+    distance: Mapped[float | None] = mapped_column(Float)
+    """Embedding distance behind the question, for learning thresholds."""
+    embedder: Mapped[str | None] = mapped_column(String(64))
+    question: Mapped[str | None] = mapped_column(String(128))
+    """The question id it answered, so no question is asked twice."""
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the decision changed, so it can be undone."""
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Threshold(Base):
+    """A distance threshold of one embedder; every change is a new row (history)."""
+
+    __tablename__ = "thresholds"
+    __table_args__ = (Index("ix_thresholds_embedder_kind", "embedder", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    embedder: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    """'assign' (face joins person) or 'merge' (two people are one)."""
+    value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))
+    """'config' or 'learned'."""
+    n_answers: Mapped[int] = mapped_column(Integer, default=0)
+    precision: Mapped[float | None] = mapped_column(Float)
+    recall: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+class ScanRun(Base):
+    __tablename__ = "scan_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default=ScanStatus.RUNNING)
+    roots: Mapped[list[str]] = mapped_column(JSON)
+    embedder: Mapped[str | None] = mapped_column(String(64))
+    detector: Mapped[str | None] = mapped_column(String(64))
+    n_seen: Mapped[int] = mapped_column(Integer, default=0)
+    n_new: Mapped[int] = mapped_column(Integer, default=0)
+    n_changed: Mapped[int] = mapped_column(Integer, default=0)
+    n_moved: Mapped[int] = mapped_column(Integer, default=0)
+    n_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    n_missing: Mapped[int] = mapped_column(Integer, default=0)
+    n_failed: Mapped[int] = mapped_column(Integer, default=0)
+    n_decoded: Mapped[int] = mapped_column(Integer, default=0)
+    n_faces: Mapped[int] = mapped_column(Integer, default=0)
+    n_embedded: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+    errors: Mapped[list[ScanError]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ScanError(Base):
+    __tablename__ = "scan_errors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("scan_runs.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+    run: Mapped[ScanRun] = relationship(back_populates="errors")

@@ -1,0 +1,1 @@
+"""Use cases: what a command does, composed from crawl, db and ml."""
