@@ -1,0 +1,143 @@
+"""Migrations: one head, an empty database upgrades to it, also from an installed wheel."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from photogroup.core.errors import LibraryError
+from photogroup.db.library import _script_heads, open_library
+from photogroup.db.models import Base
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_single_head():
+    heads, known = _script_heads()
+    assert len(heads) == 1, f"migrations have several heads: {heads}"
+    assert heads <= known
+
+
+def test_empty_database_upgrades_to_head_with_every_table(tmp_path):
+    lib = open_library(tmp_path / "new.db")
+    try:
+        tables = set(inspect(lib.engine).get_table_names())
+        assert set(Base.metadata.tables) <= tables
+        with lib.engine.connect() as conn:
+            (version,) = conn.exec_driver_sql("SELECT version_num FROM alembic_version").one()
+            assert {version} == _script_heads()[0]
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        lib.close()
+    assert lib.backup is None  # nothing to back up in a new library
+
+
+def test_models_match_the_migrations(tmp_path):
+    """Autogenerate finds nothing to add: every model change has its migration."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    lib = open_library(tmp_path / "m.db")
+    try:
+        with lib.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        lib.close()
+    assert diff == []
+
+
+def test_database_from_a_newer_photogroup_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    open_library(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'ffff_from_the_future'")
+    with pytest.raises(LibraryError, match="newer photogroup"):
+        open_library(path)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("hello, I am a text file" * 100)
+    with pytest.raises(LibraryError, match="notes.db"):
+        open_library(path)
+
+
+def test_older_library_with_data_is_backed_up_before_upgrade(tmp_path, monkeypatch):
+    """Simulates a library one revision behind: the open makes a backup, then upgrades."""
+    import photogroup.db.library as libmod
+
+    path = tmp_path / "old.db"
+    open_library(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO photos (path, size, mtime_ns, status, first_seen_at) "
+            "VALUES ('/x.jpg', 1, 1, 'ok', '2020-01-01')"
+        )
+    real_heads = libmod._script_heads
+
+    def with_newer_head():
+        heads, known = real_heads()
+        return {"0099_next"}, known | {"0099_next"}
+
+    upgraded = []
+    monkeypatch.setattr(libmod, "_script_heads", with_newer_head)
+    monkeypatch.setattr(libmod, "upgrade", lambda engine, revision="head": upgraded.append(1))
+    lib = open_library(path)
+    lib.close()
+    assert upgraded and lib.backup is not None and lib.backup.exists()
+    with sqlite3.connect(lib.backup) as conn:
+        assert conn.execute("SELECT path FROM photos").fetchall() == [("/x.jpg",)]
+
+
+@pytest.mark.slow
+def test_installed_wheel_upgrades_a_library(tmp_path):
+    """The wheel carries alembic/ and migrations/: an installed photogroup (not an
+    editable checkout) creates and upgrades a library."""
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("photogroup-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "photogroup/_alembic/env.py" in names
+    assert any(n.startswith("photogroup/_migrations/0001_") for n in names)
+    assert "photogroup/default_config.toml" in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = (
+        "import photogroup, sys; from pathlib import Path\n"
+        "assert Path(photogroup.__file__).is_relative_to(Path(sys.argv[1])), photogroup.__file__\n"
+        "from photogroup.db.library import open_library\n"
+        "from photogroup.core.config import load_config\n"
+        "lib = open_library(Path(sys.argv[1]) / 'w.db')\n"
+        "v = lib.engine.connect().exec_driver_sql('SELECT version_num FROM alembic_version').scalar()\n"
+        "print(v, load_config().embedding.model)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(site)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == [sorted(_script_heads()[0])[0], "facenet"]
