@@ -43,8 +43,8 @@ def resolve_weights(
 
         return facenet_weights(override, progress=message)
     if name in ("vggface2-resnet50", "vggface2-senet50"):
-        from .vggface import resolve_vggface_weights
+        from .vggface import VGGFace2Embedder
 
-        return resolve_vggface_weights(name.split("-", 1)[1], override)
+        return VGGFace2Embedder(arch=name.split("-", 1)[1], weights_path=override).resolve_weights()
     make_embedder(name)  # raises the ConfigError naming the known models
     return None
