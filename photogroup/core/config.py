@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import ConfigError
+from .quality import QualityRamps
 from .resources import resource
 
 ENV_CONFIG = "PHOTOGROUP_CONFIG"
@@ -53,11 +54,62 @@ class EmbeddingConfig:
 
 
 @dataclass
+class QualityConfig:
+    size: list[float] = field(default_factory=lambda: [24.0, 60.0])
+    score: list[float] = field(default_factory=lambda: [0.90, 0.99])
+    sharpness: list[float] = field(default_factory=lambda: [20.0, 80.0])
+    frontal: list[float] = field(default_factory=lambda: [0.35, 0.75])
+    inside: list[float] = field(default_factory=lambda: [0.75, 0.95])
+    min_quality: float = 0.5
+
+    def ramps(self) -> QualityRamps:
+        return QualityRamps(
+            size=_pair(self.size, "size"),
+            score=_pair(self.score, "score"),
+            sharpness=_pair(self.sharpness, "sharpness"),
+            frontal=_pair(self.frontal, "frontal"),
+            inside=_pair(self.inside, "inside"),
+        )
+
+
+def _pair(values: list[float], key: str) -> tuple[float, float]:
+    if len(values) != 2 or values[0] > values[1]:
+        raise ConfigError(f"[quality] {key} must be [bad, good] with bad <= good, got {values!r}.")
+    return (float(values[0]), float(values[1]))
+
+
+@dataclass
+class PeopleConfig:
+    min_cluster_size: int = 3
+    min_samples: int = 2
+    cluster_selection_method: str = "eom"
+    cluster_selection_epsilon: float = 0.0
+    max_distance: float = 0.6
+    pca_components: int = 0
+    assign_threshold: float = 0.45
+    regroup_after: int = 200
+    min_faces_listed: int = 2
+
+    def clusterer_params(self) -> dict[str, Any]:
+        """The keyword arguments of core.cluster.FaceClusterer."""
+        return {
+            "min_cluster_size": self.min_cluster_size,
+            "min_samples": self.min_samples,
+            "cluster_selection_method": self.cluster_selection_method,
+            "cluster_selection_epsilon": self.cluster_selection_epsilon,
+            "max_distance": self.max_distance,
+            "pca_components": self.pca_components,
+        }
+
+
+@dataclass
 class Config:
     library: LibraryConfig = field(default_factory=LibraryConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    people: PeopleConfig = field(default_factory=PeopleConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     source: list[Path] = field(default_factory=list)
     """The files this configuration was read from, defaults first."""
 
@@ -81,9 +133,12 @@ def _check_value(where: str, value: Any, expected: Any) -> Any:
     origin = getattr(expected, "__origin__", None)
     if origin is list:
         (item_type,) = expected.__args__
-        if not isinstance(value, list) or not all(isinstance(v, item_type) for v in value):
+        accepted = (int, float) if item_type is float else item_type
+        if not isinstance(value, list) or not all(
+            isinstance(v, accepted) and not isinstance(v, bool) for v in value
+        ):
             raise ConfigError(f"{where} must be a list of {item_type.__name__}, got {value!r}.")
-        return list(value)
+        return [float(v) for v in value] if item_type is float else list(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is bool and not isinstance(value, bool):
@@ -153,6 +208,7 @@ def _validate(config: Config) -> None:
         )
     if d.min_face_size < 0:
         raise ConfigError(f"[detection] min_face_size must be >= 0, got {d.min_face_size}.")
+    config.quality.ramps()  # raises on a bad [bad, good] pair
     if e.batch_size < 1 or s.workers < 1 or s.commit_every < 1:
         raise ConfigError(
             "[embedding] batch_size, [scan] workers and [scan] commit_every must be >= 1."

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..core.align import align_face
@@ -32,6 +32,7 @@ from ..core.config import Config
 from ..core.detect import downscale_factor, filter_detections
 from ..core.errors import ImageError
 from ..core.progress import NullProgress, Progress
+from ..core.quality import quality_score, quality_signals
 from ..core.types import Detection, Detector, Embedder, FloatArray, ImageArray
 from ..crawl.images import DecodedPhoto, decode_photo, file_hash
 from ..crawl.walker import FileEntry, walk
@@ -118,6 +119,7 @@ class _Result:
 class _FaceData:
     detection: Detection
     crop: ImageArray
+    signals: dict[str, float]
     face_id: int | None = None  # an existing face that this detection continues
     vector: FloatArray | None = None
 
@@ -383,6 +385,11 @@ class Scanner:
         e = self.embedder
         return align_face(decoded.image, pts, e.template, e.input_size)
 
+    def _face_data(self, decoded: DecodedPhoto, detection: Detection) -> _FaceData:
+        crop = self._crop(decoded, detection.landmarks)
+        signals = quality_signals(detection, crop, decoded.width, decoded.height)
+        return _FaceData(detection, crop, signals)
+
     def _process(self, items: list[_Item]) -> None:
         if not items:
             return
@@ -437,7 +444,7 @@ class Scanner:
         self.summary.decoded += 1
         try:
             detections = self._detect(result.decoded)
-            faces = [_FaceData(d, self._crop(result.decoded, d.landmarks)) for d in detections]
+            faces = [self._face_data(result.decoded, d) for d in detections]
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one bad photo never stops a scan
@@ -520,6 +527,8 @@ class Scanner:
             face.x, face.y, face.w, face.h = det.box
             face.landmarks = [list(p) for p in det.landmarks]
             face.score = det.score
+            face.quality_signals = fd.signals
+            face.quality = quality_score(fd.signals, self.config.quality.ramps())
             s.flush()
             if fd.face_id is not None:  # re-detected: every old vector is stale
                 s.execute(delete(Embedding).where(Embedding.face_id == face.id))
@@ -629,23 +638,26 @@ class Scanner:
     # -- stage 4: re-embed for another embedder --------------------------------
 
     def _reembed(self) -> None:
-        """Faces without a vector of the configured embedder get one, from their stored
-        landmarks (no detection)."""
+        """Faces without a vector of the configured embedder get one, and faces without
+        quality signals get them, from their stored landmarks (no detection)."""
         eid = self.embedder.id
         with self.library.session() as s:
             have = select(Embedding.face_id).where(Embedding.embedder == eid)
             rows = s.execute(
-                select(Face.id, Face.landmarks, Photo.id, Photo.path)
+                select(Face, Face.id.in_(have), Photo.id, Photo.path)
                 .join(Photo, Face.photo_id == Photo.id)
-                .where(Photo.status == PhotoStatus.OK, Face.id.not_in(have))
+                .where(
+                    Photo.status == PhotoStatus.OK,
+                    Face.id.not_in(have) | Face.quality_signals.is_(None),
+                )
                 .order_by(Photo.id, Face.id)
             ).all()
         if not rows:
             return
-        by_photo: dict[int, tuple[str, list[tuple[int, list[list[float]]]]]] = {}
-        for face_id, landmarks, photo_id, path in rows:
-            by_photo.setdefault(photo_id, (path, []))[1].append((face_id, landmarks))
-        self.progress.start(f"re-embedding with {eid}", len(by_photo))
+        by_photo: dict[int, tuple[str, list[tuple[Face, bool]]]] = {}
+        for face, embedded, photo_id, path in rows:
+            by_photo.setdefault(photo_id, (path, []))[1].append((face, bool(embedded)))
+        self.progress.start(f"completing faces ({eid})", len(by_photo))
         max_side = self.config.detection.max_side
 
         def load(path: str) -> DecodedPhoto | ImageError:
@@ -664,12 +676,36 @@ class Scanner:
                     self.summary.failed += 1
                     self._error(path, decoded.kind, decoded.reason)
                 else:
-                    batch.extend((fid, self._crop(decoded, lm)) for fid, lm in faces)
+                    signals: dict[int, dict[str, float]] = {}
+                    for face, embedded in faces:
+                        det = Detection(
+                            (face.x, face.y, face.w, face.h),
+                            tuple((float(x), float(y)) for x, y in face.landmarks),
+                            face.score,
+                        )
+                        data = self._face_data(decoded, det)
+                        if face.quality_signals is None:
+                            signals[face.id] = data.signals
+                        if not embedded:
+                            batch.append((face.id, data.crop))
+                    self._write_signals(signals)
                 if len(batch) >= self.config.embedding.batch_size * 4:
                     self._write_embeddings(batch)
                     batch = []
                 self.progress.advance(1, faces=len(faces))
         self._write_embeddings(batch)
+
+    def _write_signals(self, signals: dict[int, dict[str, float]]) -> None:
+        if not signals:
+            return
+        ramps = self.config.quality.ramps()
+        with self.library.session() as s:
+            for face_id, sig in signals.items():
+                s.execute(
+                    update(Face)
+                    .where(Face.id == face_id)
+                    .values(quality_signals=sig, quality=quality_score(sig, ramps))
+                )
 
     def _write_embeddings(self, batch: list[tuple[int, ImageArray]]) -> None:
         if not batch:

@@ -1,0 +1,104 @@
+"""Face quality: measurable signals and one score, so bystanders, blurred, tiny,
+profile and cut-off faces do not become "people".
+
+Each signal is mapped to [0, 1] by a ramp between a "bad" and a "good" value;
+the quality is the weakest of them (a face is as usable as its worst aspect).
+Faces under `min_quality` are stored and exported but never start a person and
+never join one automatically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .types import Detection, ImageArray
+
+
+@dataclass(frozen=True)
+class QualityRamps:
+    """(bad, good) pairs: at or below `bad` a signal scores 0, at or above `good` 1."""
+
+    size: tuple[float, float] = (24.0, 60.0)
+    """Shorter side of the box, pixels of the full-size photo."""
+    score: tuple[float, float] = (0.90, 0.99)
+    """Detector confidence."""
+    sharpness: tuple[float, float] = (20.0, 80.0)
+    """Variance of the Laplacian of the 64x64 grey aligned crop."""
+    frontal: tuple[float, float] = (0.35, 0.75)
+    """1 - |yaw proxy|: nose offset from the eyes' midline over the eye distance."""
+    inside: tuple[float, float] = (0.75, 0.95)
+    """Share of the (1.2x enlarged) face box inside the photo."""
+
+
+def _ramp(value: float, bad: float, good: float) -> float:
+    if good == bad:
+        return 1.0 if value >= good else 0.0
+    return float(np.clip((value - bad) / (good - bad), 0.0, 1.0))
+
+
+def laplacian_variance(crop: ImageArray, side: int = 64) -> float:
+    """Sharpness of an aligned face crop: variance of the 4-neighbour Laplacian of its
+    grey version resized to side x side (so crops of any model compare)."""
+    from PIL import Image
+
+    grey = Image.fromarray(np.ascontiguousarray(crop)).convert("L")
+    if grey.size != (side, side):
+        grey = grey.resize((side, side), Image.Resampling.BILINEAR)
+    g = np.asarray(grey, dtype=np.float32)
+    lap = -4.0 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
+    return float(lap.var())
+
+
+def frontalness(landmarks: Any) -> float:
+    """1 for a frontal face, towards 0 for a profile: from the nose's horizontal offset
+    from the eyes' midpoint, in the frame where the eyes are level, over the eye distance."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    left, right, nose = pts[0], pts[1], pts[2]
+    axis = right - left
+    dist = float(np.linalg.norm(axis))
+    if dist < 1e-6:
+        return 0.0
+    ux = axis / dist
+    mid = (left + right) / 2.0
+    offset = float(np.dot(nose - mid, ux)) / dist
+    return float(np.clip(1.0 - 2.0 * abs(offset), 0.0, 1.0))
+
+
+def inside_share(box: tuple[float, float, float, float], width: int, height: int) -> float:
+    """Share of the face box, enlarged 1.2x about its centre (the head), inside the photo."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    w2, h2 = w * 1.2, h * 1.2
+    x0, y0, x1, y1 = cx - w2 / 2, cy - h2 / 2, cx + w2 / 2, cy + h2 / 2
+    iw = max(0.0, min(x1, width) - max(x0, 0.0))
+    ih = max(0.0, min(y1, height) - max(y0, 0.0))
+    area = w2 * h2
+    return float(iw * ih / area) if area > 0 else 0.0
+
+
+def quality_signals(
+    detection: Detection, crop: ImageArray, width: int, height: int
+) -> dict[str, float]:
+    """The raw signals of one face (stored with it and exported)."""
+    return {
+        "size": float(min(detection.box[2], detection.box[3])),
+        "score": float(detection.score),
+        "sharpness": laplacian_variance(crop),
+        "frontal": frontalness(detection.landmarks),
+        "inside": inside_share(detection.box, width, height),
+    }
+
+
+def quality_score(signals: dict[str, float], ramps: QualityRamps | None = None) -> float:
+    """The weakest signal's ramp value, in [0, 1]."""
+    r = ramps or QualityRamps()
+    return min(
+        _ramp(signals["size"], *r.size),
+        _ramp(signals["score"], *r.score),
+        _ramp(signals["sharpness"], *r.sharpness),
+        _ramp(signals["frontal"], *r.frontal),
+        _ramp(signals["inside"], *r.inside),
+    )
