@@ -279,3 +279,18 @@ def test_two_copies_of_a_vanished_photo(library, config, detector, embedder, alb
     os.rename(album / "b.png", album / "copy2.png")
     sm = scan(library, config, detector, embedder, album)
     assert sm.moved == 1 and sm.new == 1 and sm.missing == 0
+
+
+class BrokenEmbedder(FakeEmbedder):
+    def embed(self, crops):
+        raise RuntimeError("out of memory in the model")
+
+
+def test_a_scan_ended_by_an_unexpected_error_is_recorded_as_failed(
+    library, config, detector, album
+):
+    with pytest.raises(RuntimeError):
+        scan(library, config, detector, BrokenEmbedder(), album)
+    with library.session() as s:
+        run = s.scalar(select(ScanRun))
+        assert run.status == "failed" and "out of memory" in run.message

@@ -36,9 +36,9 @@ def cli(ctx: click.Context, config_path: str | None, library_path: str | None) -
 
 
 def _register() -> None:
-    from . import export, scan
+    from . import cluster, errors, export, hide, merge, name, people, photos, scan, status
 
-    for module in (scan, export):
+    for module in (scan, status, errors, cluster, people, photos, name, merge, hide, export):
         cli.add_command(module.command)
 
 

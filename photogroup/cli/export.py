@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
+from typing import IO
 
 import click
 
 from ..pipeline.export import export_faces
+from ..pipeline.people import embedder_id
 from .context import AppContext
 
 
@@ -33,28 +34,12 @@ def faces(
     embeddings: bool,
     embedder: str | None,
     include_missing: bool,
-    output: click.utils.LazyFile,
+    output: IO[str],
 ) -> None:
     """One JSON object per face: photo, box [x, y, w, h], landmarks, score, person_id, person."""
     library = app.library(create=False)
     eid = None
     if embeddings:
-        eid = embedder or _latest_embedder(app)
-    out = output if output is not None else sys.stdout
+        eid = embedder or embedder_id(library)
     for obj in export_faces(library, embedder=eid, include_missing=include_missing):
-        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-
-
-def _latest_embedder(app: AppContext) -> str | None:
-    """The embedder id of the newest scan (without loading a model)."""
-    from sqlalchemy import select
-
-    from ..db.models import ScanRun
-
-    with app.library().session() as s:
-        return s.scalar(
-            select(ScanRun.embedder)
-            .where(ScanRun.embedder.is_not(None))
-            .order_by(ScanRun.id.desc())
-            .limit(1)
-        )
+        output.write(json.dumps(obj, ensure_ascii=False) + "\n")

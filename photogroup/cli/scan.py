@@ -8,6 +8,7 @@ import click
 
 from ..core.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from ..pipeline.lock import scan_lock
+from ..pipeline.people import group_library
 from ..pipeline.scan import Scanner, ScanSummary
 from .context import AppContext
 from .progress import BarProgress
@@ -73,6 +74,8 @@ def command(
 
         detector, embedder = load_models(config, bar.message)
         summary = Scanner(library, config, detector, embedder, progress=bar).run(roots, prune=prune)
+        grouping = group_library(library, config, embedder.id)
     for line in _summary_lines(summary):
         click.echo(line, err=True)
+    click.echo(grouping, err=True)
     return EXIT_PARTIAL if summary.failed or summary.missing_roots else EXIT_OK

@@ -55,11 +55,11 @@ class EmbeddingConfig:
 
 @dataclass
 class QualityConfig:
-    size: list[float] = field(default_factory=lambda: [24.0, 60.0])
-    score: list[float] = field(default_factory=lambda: [0.90, 0.99])
-    sharpness: list[float] = field(default_factory=lambda: [20.0, 80.0])
-    frontal: list[float] = field(default_factory=lambda: [0.35, 0.75])
-    inside: list[float] = field(default_factory=lambda: [0.75, 0.95])
+    size: list[float] = field(default_factory=lambda: [48.0, 72.0])
+    score: list[float] = field(default_factory=lambda: [0.85, 0.95])
+    sharpness: list[float] = field(default_factory=lambda: [40.0, 100.0])
+    frontal: list[float] = field(default_factory=lambda: [0.0, 0.05])
+    inside: list[float] = field(default_factory=lambda: [0.7, 0.9])
     min_quality: float = 0.5
 
     def ramps(self) -> QualityRamps:
@@ -80,12 +80,13 @@ def _pair(values: list[float], key: str) -> tuple[float, float]:
 
 @dataclass
 class PeopleConfig:
-    min_cluster_size: int = 3
-    min_samples: int = 2
+    min_cluster_size: int = 2
+    min_samples: int = 1
     cluster_selection_method: str = "eom"
     cluster_selection_epsilon: float = 0.0
-    max_distance: float = 0.6
-    pca_components: int = 0
+    max_distance: float = 0.8
+    duplicate_distance: float = 0.05
+    pca_components: int = 32
     assign_threshold: float = 0.45
     regroup_after: int = 200
     min_faces_listed: int = 2
@@ -98,7 +99,8 @@ class PeopleConfig:
             "cluster_selection_method": self.cluster_selection_method,
             "cluster_selection_epsilon": self.cluster_selection_epsilon,
             "max_distance": self.max_distance,
-            "pca_components": self.pca_components,
+            "duplicate_distance": self.duplicate_distance,
+            "pca_components": self.pca_components or None,
         }
 
 

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,15 +80,15 @@ def _parse_exif_time(value: object) -> datetime | None:
     return None
 
 
-def capture_time(exif: object) -> datetime | None:
+def capture_time(exif: Any) -> datetime | None:
     """EXIF DateTimeOriginal, then DateTimeDigitized, then DateTime; None if absent or broken."""
     try:
-        ifd = exif.get_ifd(_EXIF_IFD)  # type: ignore[attr-defined]
+        ifd: Any = exif.get_ifd(_EXIF_IFD)
     except Exception:
         ifd = {}
     for source, tag in ((ifd, _DATETIME_ORIGINAL), (ifd, _DATETIME_DIGITIZED), (exif, _DATETIME)):
         try:
-            value = source.get(tag)  # type: ignore[attr-defined]
+            value = source.get(tag)
         except Exception:
             continue
         parsed = _parse_exif_time(value)

@@ -44,7 +44,7 @@ def export_faces(
             if include_missing:
                 obj["status"] = row[2]
             if embedder is not None:
-                vec = row[5]
+                vec = row[5]  # type: ignore[misc]  # the column added above
                 obj["embedding"] = (
                     None
                     if vec is None

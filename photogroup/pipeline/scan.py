@@ -77,8 +77,13 @@ class ScanSummary:
     """Roots that exist but came back empty while the library has photos there."""
     errors: list[tuple[str, str]] = field(default_factory=list)
 
+    failure: str | None = None
+    """Why the scan stopped, when an unexpected error ended it."""
+
     @property
     def status(self) -> ScanStatus:
+        if self.failure:
+            return ScanStatus.FAILED
         if self.interrupted:
             return ScanStatus.INTERRUPTED
         if self.failed or self.missing_roots:
@@ -181,6 +186,9 @@ class Scanner:
             self._mark_missing(gone)
         except KeyboardInterrupt:
             self.summary.interrupted = True
+        except BaseException as exc:
+            self.summary.failure = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             self.summary.seconds = time.monotonic() - start
             self._finish_run()
@@ -749,6 +757,7 @@ class Scanner:
             run.n_moved, run.n_unchanged, run.n_missing = sm.moved, sm.unchanged, sm.missing
             run.n_failed, run.n_decoded = sm.failed, sm.decoded
             run.n_faces, run.n_embedded = sm.faces, sm.embedded
+            run.message = sm.failure
 
 
 ModelFactory = Callable[[], tuple[Detector, Embedder]]

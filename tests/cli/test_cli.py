@@ -106,3 +106,18 @@ def test_help_and_export_do_not_import_tensorflow(scanned):
     run = subprocess.run([sys.executable, "-c", code, str(scanned)], capture_output=True, text=True)
     assert "HEAVY []" in run.stderr, run.stderr[-2000:]
     assert run.returncode == 0
+
+
+def test_status_and_errors(library, config, detector, embedder, tmp_path, capsys):
+    root = tmp_path / "photos"
+    make_photo(root / "a.png", [("red", 20, 30, 60)])
+    (root / "broken.jpg").write_bytes(b"nope")
+    Scanner(library, config, detector, embedder).run([root])
+    db = str(config.database_path())
+    assert main(["--library", db, "status", "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["photos"] == {"ok": 1, "error": 1} and st["faces"] == 1
+    assert st["last_scan"]["failed"] == 1 and st["last_scan"]["status"] == "partial"
+    assert main(["--library", db, "errors"]) == 0
+    out = capsys.readouterr().out
+    assert "broken.jpg" in out and "not an image" in out

@@ -1,0 +1,258 @@
+"""FaceClusterer and the prototype helpers on small synthetic embeddings (fast)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from photogroup.core import cluster
+from photogroup.core.cluster import FaceClusterer, nearest_prototypes, person_prototypes
+
+DIM = 128
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def blobs(
+    sizes: list[int], spread: float = 0.05, n_noise: int = 0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """People as tight blobs around random directions (same-person cosine distance
+    about 128 * spread**2 / (1 + 128 * spread**2) ~ 0.24), plus noise faces (-1):
+    strangers at cosine distance 1 from each other and from the blobs' centres."""
+    rng = np.random.default_rng(seed)
+    centres = unit(rng.standard_normal((len(sizes), DIM)))
+    X = [
+        unit(c + spread * rng.standard_normal((s, DIM)))
+        for c, s in zip(centres, sizes, strict=True)
+    ]
+    X.append(strangers(n_noise, rng, away_from=centres))
+    y = np.concatenate([np.full(s, i) for i, s in enumerate(sizes)] + [np.full(n_noise, -1)])
+    order = rng.permutation(len(y))
+    return np.concatenate(X)[order], y[order]
+
+
+def strangers(n: int, rng: np.random.Generator, away_from: np.ndarray | None = None) -> np.ndarray:
+    """n unit vectors orthogonal to each other and to the rows of `away_from`."""
+    known = np.zeros((0, DIM)) if away_from is None else away_from
+    q, _ = np.linalg.qr(np.concatenate([known, rng.standard_normal((DIM - len(known), DIM))]).T)
+    return q.T[len(known) : len(known) + n].astype(np.float32)
+
+
+def assert_same_grouping(truth: np.ndarray, labels: np.ndarray) -> None:
+    """Every true person is exactly one predicted cluster (one-to-one), noise is -1."""
+    people = sorted(set(truth[truth >= 0]))
+    found = set()
+    for p in people:
+        got = set(labels[truth == p])
+        assert len(got) == 1 and -1 not in got, f"person {p} spread over {got}"
+        found |= got
+    assert len(found) == len(people)
+    assert set(labels[truth < 0]) <= {-1}
+
+
+def test_separated_blobs_are_found() -> None:
+    X, y = blobs([30, 20, 10, 5, 2], n_noise=15)
+    model = FaceClusterer().fit(X)
+    assert_same_grouping(y, model.labels_)
+    assert model.n_clusters_ == 5
+    # Clusters are numbered by decreasing size.
+    sizes = np.bincount(model.labels_[model.labels_ >= 0])
+    assert list(sizes) == [30, 20, 10, 5, 2]
+    assert model.probabilities_.shape == (len(X),)
+    assert np.all(model.probabilities_[model.labels_ < 0] == 0)
+    assert np.all((model.probabilities_ >= 0) & (model.probabilities_ <= 1))
+    assert model.n_features_in_ == DIM
+
+
+def test_noise_faces_are_unassigned() -> None:
+    X = strangers(40, np.random.default_rng(3))
+    assert np.all(FaceClusterer().fit(X).labels_ == -1)
+    assert np.all(FaceClusterer().fit(X).probabilities_ == 0)
+
+
+def test_one_person_library() -> None:
+    # HDBSCAN alone either finds nobody or the person in pieces.
+    X, y = blobs([25], n_noise=5, seed=11)
+    labels = FaceClusterer().fit(X).labels_
+    assert set(labels[y == 0]) <= {0, -1} and np.mean(labels[y == 0] == 0) >= 0.8
+    assert set(labels[y < 0]) == {-1}
+    assert list(FaceClusterer().fit(X[y == 0][:3]).labels_) == [0, 0, 0]
+
+
+def test_fit_returns_self_and_fit_predict() -> None:
+    X, _ = blobs([6, 6])
+    model = FaceClusterer()
+    assert model.fit(X) is model
+    assert np.array_equal(FaceClusterer().fit_predict(X), model.labels_)
+
+
+def test_init_only_stores_parameters() -> None:
+    model = FaceClusterer(min_cluster_size=3, max_distance=None)
+    assert model.get_params()["min_cluster_size"] == 3
+    assert model.get_params()["max_distance"] is None
+    assert not hasattr(model, "labels_")
+    assert model.set_params(min_samples=2) is model and model.min_samples == 2
+    with pytest.raises(ValueError, match="'nope'"):
+        model.set_params(nope=1)
+
+
+def test_scale_and_dtype_do_not_matter() -> None:
+    X, y = blobs([8, 8, 8], seed=2)
+    a = FaceClusterer().fit(X).labels_
+    b = FaceClusterer().fit((X * 7.5).astype(np.float64)).labels_
+    assert np.array_equal(a, b)
+    assert_same_grouping(y, a)
+
+
+def test_duplicates_and_tiny_inputs() -> None:
+    X, y = blobs([5, 5], seed=4)
+    X = np.concatenate([X, X[:3]])  # the same photo stored twice
+    y = np.concatenate([y, y[:3]])
+    assert_same_grouping(y, FaceClusterer().fit(X).labels_)
+    assert FaceClusterer().fit(np.zeros((0, DIM))).labels_.shape == (0,)
+    assert list(FaceClusterer().fit(X[:1]).labels_) == [-1]
+    assert list(FaceClusterer().fit(np.stack([X[0], X[0]])).labels_) == [0, 0]
+
+
+def test_recut_splits_what_hdbscan_merged() -> None:
+    # Two look-alikes A and B (centres ~0.36 apart, cosine) and a third person C. A
+    # large epsilon makes HDBSCAN put A and B together; the average-linkage re-cut
+    # at a distance between their spread (~0.1) and their separation parts them.
+    rng = np.random.default_rng(5)
+    a, c = unit(rng.standard_normal((2, DIM)))
+    b = unit(a + 1.2 * unit(rng.standard_normal(DIM)))
+    X = np.concatenate([unit(v + 0.03 * rng.standard_normal((10, DIM))) for v in (a, b, c)])
+    y = np.repeat([0, 1, 2], 10)
+    params = {"cluster_selection_epsilon": 1.0}
+    merged = FaceClusterer(max_distance=None, **params).fit(X).labels_
+    assert len(set(merged[:20])) == 1 and set(merged[20:]).isdisjoint(merged[:20])
+    split = FaceClusterer(max_distance=0.3, **params).fit(X).labels_
+    assert_same_grouping(y, split)
+
+
+def test_large_input_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The approximate neighbour search (PCA + HNSW + exact re-ranking) on a small
+    # input, by lowering the size where it takes over.
+    pytest.importorskip("hnswlib")
+    monkeypatch.setattr(cluster, "EXACT_NEIGHBOURS_UP_TO", 10)
+    X, y = blobs([40, 25, 12, 6, 3], n_noise=20, seed=6)
+    model = FaceClusterer(pca_components=16).fit(X)
+    assert "hnsw" in model.timings_
+    assert_same_grouping(y, model.labels_)
+    exact = FaceClusterer(pca_components=16)
+    monkeypatch.setattr(cluster, "EXACT_NEIGHBOURS_UP_TO", 10_000)
+    assert np.array_equal(exact.fit(X).labels_, model.labels_)
+
+
+def test_large_input_without_hnswlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    # hnswlib is optional: without it the neighbours are exact.
+    monkeypatch.setattr(cluster, "EXACT_NEIGHBOURS_UP_TO", 10)
+    monkeypatch.setattr(cluster, "_have_hnswlib", lambda: False)
+    X, y = blobs([20, 10, 4], n_noise=5, seed=12)
+    model = FaceClusterer().fit(X)
+    assert "hnsw" not in model.timings_
+    assert_same_grouping(y, model.labels_)
+
+
+def test_large_cluster_recut_on_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "LINKAGE_SAMPLE", 20)
+    X, y = blobs([60, 30], seed=7)
+    assert_same_grouping(y, FaceClusterer().fit(X).labels_)
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.ones(5), r"2-D .* shape \(5,\)"),
+        (np.ones((2, 3, 4)), r"shape \(2, 3, 4\)"),
+        ([[1.0, float("nan")], [1.0, 2.0]], r"finite, but X\[0, 1\] = nan"),
+        ([[1.0, 0.0], [float("-inf"), 2.0]], r"X\[1, 0\] = -inf"),
+        ([["a", "b"], ["c", "d"]], r"numbers, got np.str_\('a'\)|numbers, got 'a'"),
+        ([[1.0, 2.0], [0.0, 0.0]], r"X\[1\] has length 0.0"),
+        ([[1.0, 2.0], [3.0]], "rectangular"),
+        ("faces", "'faces'"),
+        (np.ones((3, 0)), r"shape \(3, 0\)"),
+    ],
+)
+def test_bad_input_is_refused(X: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FaceClusterer().fit(X)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"min_cluster_size": 1}, "min_cluster_size .* got 1"),
+        ({"min_cluster_size": 2.5}, "got 2.5"),
+        ({"min_samples": 0}, "min_samples .* got 0"),
+        ({"cluster_selection_method": "best"}, "got 'best'"),
+        ({"cluster_selection_epsilon": -0.1}, "got -0.1"),
+        ({"max_distance": 3.0}, "max_distance .* got 3.0"),
+        ({"max_distance": "far"}, "got 'far'"),
+        ({"pca_components": 0}, "pca_components .* got 0"),
+        ({"n_neighbors": 0}, "n_neighbors .* got 0"),
+        ({"n_jobs": 0}, "n_jobs .* got 0"),
+    ],
+)
+def test_bad_parameters_are_refused_by_fit(params: dict[str, object], message: str) -> None:
+    model = FaceClusterer(**params)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        model.fit(blobs([3, 3])[0])
+
+
+# --- prototypes and incremental assignment ------------------------------------------
+
+
+def test_person_prototypes() -> None:
+    X, y = blobs([3, 40, 12], seed=8)
+    y = y.copy()
+    y[:4] = -1  # unassigned faces are ignored
+    P, labels = person_prototypes(X, y, k=5)
+    assert P.shape[1] == DIM and len(P) == len(labels)
+    np.testing.assert_allclose(np.linalg.norm(P, axis=1), 1.0, rtol=1e-5)
+    for person in set(y[y >= 0]):
+        mine = P[labels == person]
+        assert 1 <= len(mine) <= 5
+        if np.sum(y == person) <= 5:
+            assert len(mine) == np.sum(y == person)
+        # Prototypes are actual faces of that person.
+        faces = unit(X[y == person])
+        assert np.all(np.max(mine @ faces.T, axis=1) > 1 - 1e-5)
+    assert -1 not in set(labels)
+
+
+def test_nearest_prototypes_assigns_new_faces() -> None:
+    X, y = blobs([20, 20, 20], seed=9)
+    P, labels = person_prototypes(X, y, k=5)
+    rng = np.random.default_rng(10)
+    # New photos of the same people: faces near each person's faces.
+    new = unit(X[:30] + 0.02 * rng.standard_normal((30, DIM)))
+    got, dist = nearest_prototypes(new, P, labels)
+    assert np.array_equal(got, y[:30])
+    assert dist.dtype == np.float32 and np.all((dist >= 0) & (dist < 0.5))
+    # The distance is the cosine distance to the nearest prototype.
+    expected = 1 - np.max(unit(new) @ P.T, axis=1)
+    np.testing.assert_allclose(dist, expected, atol=1e-5)
+    # A stranger is far from everyone.
+    _, far = nearest_prototypes(unit(rng.standard_normal((1, DIM))), P, labels)
+    assert far[0] > 0.6
+    # Chunking does not change the answer.
+    got2, dist2 = nearest_prototypes(new, P, labels, chunk=7)
+    assert np.array_equal(got2, got)
+    np.testing.assert_allclose(dist2, dist, atol=1e-6)
+
+
+def test_nearest_prototypes_edge_cases() -> None:
+    q = unit(np.ones((2, 4)))
+    got, dist = nearest_prototypes(q, np.zeros((0, 4)), np.zeros(0, dtype=int))
+    assert list(got) == [-1, -1] and np.all(np.isinf(dist))
+    with pytest.raises(ValueError, match="3 dimensions but prototypes have 4"):
+        nearest_prototypes(np.ones((1, 3)), np.ones((2, 4)), [0, 1])
+    with pytest.raises(ValueError, match="one entry per prototype"):
+        nearest_prototypes(q, np.ones((2, 4)), [0])
+    with pytest.raises(ValueError, match=r"queries must be finite, but queries\[0, 0\] = nan"):
+        nearest_prototypes([[float("nan"), 1.0, 1.0, 1.0]], np.ones((1, 4)), [0])
+    with pytest.raises(ValueError, match="labels must be 2 integers"):
+        person_prototypes(np.ones((2, 4)), [0.5, 1.0])
