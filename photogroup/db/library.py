@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,17 +40,28 @@ def _alembic_config(connection: Any) -> Any:
     return cfg
 
 
-def _script_heads() -> tuple[set[str], set[str]]:
-    """(heads, all known revisions) of the shipped migrations."""
-    from alembic.config import Config as AlembicConfig
-    from alembic.script import ScriptDirectory
+_REVISION = re.compile(r"^revision(?:: str)? = ['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision(?:: [^=]+)? = (.+)$", re.M)
 
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(resource("alembic")))
-    cfg.set_main_option("version_locations", str(resource("migrations")))
-    cfg.set_main_option("path_separator", "os")
-    script = ScriptDirectory.from_config(cfg)
-    return set(script.get_heads()), {rev.revision for rev in script.walk_revisions()}
+
+def _script_heads() -> tuple[set[str], set[str]]:
+    """(heads, all known revisions) of the shipped migrations.
+
+    Read from the revision scripts with a regular expression rather than through
+    Alembic, so that opening an up-to-date library (every query command) does not
+    import Alembic; tests check it against Alembic's own answer.
+    """
+    known: set[str] = set()
+    parents: set[str] = set()
+    for script in resource("migrations").glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(text), _DOWN.search(text)
+        if rev is None:
+            continue
+        known.add(rev.group(1))
+        if down is not None:
+            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return known - parents, known
 
 
 def _current_revisions(engine: Engine) -> set[str]:

@@ -550,49 +550,34 @@ def list_people(
     `min_faces`, and unnamed groups made mostly of faces under `min_quality` are listed
     only with `include_all`."""
     with library.new_session() as s:
+        # One pass over the assignments. The cover is the face with the best rank
+        # (confirmed first, then the largest confident face): SQLite returns the
+        # other bare columns from the row holding the single max() of a GROUP BY.
         low = func.sum(case((Face.quality < min_quality, 1), else_=0))
-        counts = s.execute(
+        rank = case((Assignment.origin != AssignmentOrigin.AUTO, 1e9), else_=0.0) + (
+            Face.score * Face.w
+        )
+        result = s.execute(
             select(
                 Assignment.person_id,
                 func.count(Face.id),
                 func.count(func.distinct(Face.photo_id)),
                 low,
+                func.max(rank),
+                Photo.path,
+                Face.x,
+                Face.y,
+                Face.w,
+                Face.h,
             )
             .join(Face, Face.id == Assignment.face_id)
             .join(Photo, Photo.id == Face.photo_id)
             .where(Photo.status == PhotoStatus.OK)
             .group_by(Assignment.person_id)
         ).all()
-        by_id = {pid: (nf, np_) for pid, nf, np_, _ in counts}
-        mostly_low = {pid for pid, nf, _, nlow in counts if nlow and nlow * 2 > nf}
-        # Cover: the face of the person with the highest detection score (first on ties).
-        ranked = (
-            select(
-                Assignment.person_id.label("pid"),
-                Photo.path.label("path"),
-                Face.x,
-                Face.y,
-                Face.w,
-                Face.h,
-                func.row_number()
-                .over(
-                    partition_by=Assignment.person_id,
-                    order_by=(
-                        (Assignment.origin != AssignmentOrigin.AUTO).desc(),
-                        (Face.score * Face.w).desc(),
-                    ),
-                )
-                .label("rank"),
-            )
-            .join(Face, Face.id == Assignment.face_id)
-            .join(Photo, Photo.id == Face.photo_id)
-            .where(Photo.status == PhotoStatus.OK)
-            .subquery()
-        )
-        covers = {
-            r.pid: (r.path, [r.x, r.y, r.w, r.h])
-            for r in s.execute(select(ranked).where(ranked.c.rank == 1))
-        }
+        by_id = {r[0]: (r[1], r[2]) for r in result}
+        mostly_low = {r[0] for r in result if r[3] and r[3] * 2 > r[1]}
+        covers = {r[0]: (r[5], [r[6], r[7], r[8], r[9]]) for r in result}
         rows = []
         for p in s.scalars(select(Person)):
             nf, nph = by_id.get(p.id, (0, 0))

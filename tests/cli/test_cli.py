@@ -121,3 +121,17 @@ def test_status_and_errors(library, config, detector, embedder, tmp_path, capsys
     assert main(["--library", db, "errors"]) == 0
     out = capsys.readouterr().out
     assert "broken.jpg" in out and "not an image" in out
+
+
+def test_people_and_photos_do_not_import_tensorflow(scanned):
+    code = (
+        "import sys\n"
+        "from photogroup.cli import main\n"
+        "main(['--library', sys.argv[1], 'cluster', '--full'])\n"
+        "main(['--library', sys.argv[1], 'people', '--json', '--all'])\n"
+        "main(['--library', sys.argv[1], 'photos', '--person', '1'])\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'mtcnn') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(scanned)], capture_output=True, text=True)
+    assert "HEAVY []" in run.stderr, run.stderr[-2000:]

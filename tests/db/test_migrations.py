@@ -18,10 +18,21 @@ from photogroup.db.models import Base
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_single_head():
+def test_single_head_and_the_fast_reader_agrees_with_alembic():
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from photogroup.core.resources import resource
+
     heads, known = _script_heads()
     assert len(heads) == 1, f"migrations have several heads: {heads}"
-    assert heads <= known
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(resource("alembic")))
+    cfg.set_main_option("version_locations", str(resource("migrations")))
+    cfg.set_main_option("path_separator", "os")
+    script = ScriptDirectory.from_config(cfg)
+    assert heads == set(script.get_heads())
+    assert known == {r.revision for r in script.walk_revisions()}
 
 
 def test_empty_database_upgrades_to_head_with_every_table(tmp_path):
