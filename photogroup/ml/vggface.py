@@ -148,39 +148,19 @@ def _block_names(stage: int, block: int) -> dict[str, str]:
     }
 
 
-def _resnet_identity_block(
-    input_tensor: Any, kernel_size: int, filters: tuple[int, int, int], stage: int, block: int
-) -> Any:
-    from keras import layers
-
-    f1, f2, f3 = filters
-    n = _block_names(stage, block)
-    eps = _RESNET_BN_EPS
-    x = _conv(f1, (1, 1), n["reduce"], use_bias=False)(input_tensor)
-    x = _bn(n["reduce"] + "/bn", eps)(x)
-    x = layers.Activation("relu")(x)
-    x = _conv(f2, kernel_size, n["3x3"], use_bias=False, padding="same")(x)
-    x = _bn(n["3x3"] + "/bn", eps)(x)
-    x = layers.Activation("relu")(x)
-    x = _conv(f3, (1, 1), n["increase"], use_bias=False)(x)
-    x = _bn(n["increase"] + "/bn", eps)(x)
-    x = layers.add([x, input_tensor])
-    return layers.Activation("relu")(x)
-
-
-def _resnet_conv_block(
+def _bottleneck(
     input_tensor: Any,
     kernel_size: int,
     filters: tuple[int, int, int],
-    stage: int,
-    block: int,
-    strides: tuple[int, int] = (2, 2),
+    n: dict[str, str],
+    eps: float,
+    strides: tuple[int, int] = (1, 1),
 ) -> Any:
+    """1x1 reduce -> kxk -> 1x1 increase, each with batch norm: the body shared by
+    every ResNet50 and SENet50 block of keras-vggface (layers created in its order)."""
     from keras import layers
 
     f1, f2, f3 = filters
-    n = _block_names(stage, block)
-    eps = _RESNET_BN_EPS
     x = _conv(f1, (1, 1), n["reduce"], strides=strides, use_bias=False)(input_tensor)
     x = _bn(n["reduce"] + "/bn", eps)(x)
     x = layers.Activation("relu")(x)
@@ -188,11 +168,34 @@ def _resnet_conv_block(
     x = _bn(n["3x3"] + "/bn", eps)(x)
     x = layers.Activation("relu")(x)
     x = _conv(f3, (1, 1), n["increase"], use_bias=False)(x)
-    x = _bn(n["increase"] + "/bn", eps)(x)
-    shortcut = _conv(f3, (1, 1), n["proj"], strides=strides, use_bias=False)(input_tensor)
-    shortcut = _bn(n["proj"] + "/bn", eps)(shortcut)
-    x = layers.add([x, shortcut])
-    return layers.Activation("relu")(x)
+    return _bn(n["increase"] + "/bn", eps)(x)
+
+
+def _projection(
+    input_tensor: Any, filters: int, n: dict[str, str], eps: float, strides: tuple[int, int]
+) -> Any:
+    shortcut = _conv(filters, (1, 1), n["proj"], strides=strides, use_bias=False)(input_tensor)
+    return _bn(n["proj"] + "/bn", eps)(shortcut)
+
+
+def _resnet_block(
+    input_tensor: Any,
+    kernel_size: int,
+    filters: tuple[int, int, int],
+    stage: int,
+    block: int,
+    strides: tuple[int, int] | None = None,
+) -> Any:
+    """keras-vggface resnet_identity_block (strides None) or resnet_conv_block."""
+    from keras import layers
+
+    n = _block_names(stage, block)
+    eps = _RESNET_BN_EPS
+    x = _bottleneck(input_tensor, kernel_size, filters, n, eps, strides or (1, 1))
+    shortcut = (
+        input_tensor if strides is None else _projection(input_tensor, filters[2], n, eps, strides)
+    )
+    return layers.Activation("relu")(layers.add([x, shortcut]))
 
 
 def _senet_se_block(input_tensor: Any, stage: int, block: int, compress_rate: int = 16) -> Any:
@@ -211,53 +214,25 @@ def _senet_se_block(input_tensor: Any, stage: int, block: int, compress_rate: in
     return layers.multiply([input_tensor, se])
 
 
-def _senet_conv_block(
+def _senet_block(
     input_tensor: Any,
     kernel_size: int,
     filters: tuple[int, int, int],
     stage: int,
     block: int,
-    strides: tuple[int, int] = (2, 2),
+    strides: tuple[int, int] | None = None,
 ) -> Any:
+    """keras-vggface senet_identity_block (strides None) or senet_conv_block."""
     from keras import layers
 
-    f1, f2, f3 = filters
     n = _block_names(stage, block)
     eps = _SENET_BN_EPS
-    x = _conv(f1, (1, 1), n["reduce"], use_bias=False, strides=strides)(input_tensor)
-    x = _bn(n["reduce"] + "/bn", eps)(x)
-    x = layers.Activation("relu")(x)
-    x = _conv(f2, kernel_size, n["3x3"], padding="same", use_bias=False)(x)
-    x = _bn(n["3x3"] + "/bn", eps)(x)
-    x = layers.Activation("relu")(x)
-    x = _conv(f3, (1, 1), n["increase"], use_bias=False)(x)
-    x = _bn(n["increase"] + "/bn", eps)(x)
+    x = _bottleneck(input_tensor, kernel_size, filters, n, eps, strides or (1, 1))
     se = _senet_se_block(x, stage=stage, block=block)
-    shortcut = _conv(f3, (1, 1), n["proj"], use_bias=False, strides=strides)(input_tensor)
-    shortcut = _bn(n["proj"] + "/bn", eps)(shortcut)
-    m = layers.add([se, shortcut])
-    return layers.Activation("relu")(m)
-
-
-def _senet_identity_block(
-    input_tensor: Any, kernel_size: int, filters: tuple[int, int, int], stage: int, block: int
-) -> Any:
-    from keras import layers
-
-    f1, f2, f3 = filters
-    n = _block_names(stage, block)
-    eps = _SENET_BN_EPS
-    x = _conv(f1, (1, 1), n["reduce"], use_bias=False)(input_tensor)
-    x = _bn(n["reduce"] + "/bn", eps)(x)
-    x = layers.Activation("relu")(x)
-    x = _conv(f2, kernel_size, n["3x3"], padding="same", use_bias=False)(x)
-    x = _bn(n["3x3"] + "/bn", eps)(x)
-    x = layers.Activation("relu")(x)
-    x = _conv(f3, (1, 1), n["increase"], use_bias=False)(x)
-    x = _bn(n["increase"] + "/bn", eps)(x)
-    se = _senet_se_block(x, stage=stage, block=block)
-    m = layers.add([se, input_tensor])
-    return layers.Activation("relu")(m)
+    shortcut = (
+        input_tensor if strides is None else _projection(input_tensor, filters[2], n, eps, strides)
+    )
+    return layers.Activation("relu")(layers.add([se, shortcut]))
 
 
 #: (filters, number of blocks) of stages 2-5, as in RESNET50 and SENET50.
@@ -275,8 +250,7 @@ def _build(arch: str) -> Any:
 
     senet = arch == "senet50"
     eps = _SENET_BN_EPS if senet else _RESNET_BN_EPS
-    conv_block = _senet_conv_block if senet else _resnet_conv_block
-    identity_block = _senet_identity_block if senet else _resnet_identity_block
+    block_of = _senet_block if senet else _resnet_block
 
     img_input = keras.Input(shape=(INPUT_SIZE, INPUT_SIZE, 3))
     x = _conv(64, (7, 7), "conv1/7x7_s2", use_bias=False, strides=(2, 2), padding="same")(img_input)
@@ -287,9 +261,9 @@ def _build(arch: str) -> Any:
     for stage, (filters, blocks) in enumerate(_STAGES, start=2):
         # Stage 2 follows the max pooling and keeps its resolution: strides (1, 1).
         strides = (1, 1) if stage == 2 else (2, 2)
-        x = conv_block(x, 3, filters, stage=stage, block=1, strides=strides)
+        x = block_of(x, 3, filters, stage=stage, block=1, strides=strides)
         for block in range(2, blocks + 1):
-            x = identity_block(x, 3, filters, stage=stage, block=block)
+            x = block_of(x, 3, filters, stage=stage, block=block)
 
     # include_top=False, pooling='avg': keras-vggface applies AveragePooling2D
     # ((7, 7), name='avg_pool') unconditionally, then GlobalAveragePooling2D. On a
