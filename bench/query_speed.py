@@ -40,8 +40,12 @@ def generate(db: Path, photos: int, people: int, seed: int = 0) -> None:
             "status, first_seen_at, detector) VALUES (?, ?, 1, 1, 4000, 3000, ?, ?, 'ok', "
             "'2024-01-01', 'mtcnn')",
             [
-                (i + 1, f"/photos/{i // 1000:03d}/IMG_{i:06d}.jpg",
-                 f"20{10 + i * 14 // photos:02d}-06-01 12:00:00", "2024-01-01 00:00:00")
+                (
+                    i + 1,
+                    f"/photos/{i // 1000:03d}/IMG_{i:06d}.jpg",
+                    f"20{10 + i * 14 // photos:02d}-06-01 12:00:00",
+                    "2024-01-01 00:00:00",
+                )
                 for i in range(photos)
             ],
         )
@@ -82,14 +86,27 @@ def main() -> None:
         db = Path(tmp) / "big.db"
         t = time.perf_counter()
         generate(db, args.photos, args.people)
-        print(f"generated {args.photos} photos, {int(args.photos * 1.5)} faces, "
-              f"{args.people} people in {time.perf_counter() - t:.1f} s")
+        print(
+            f"generated {args.photos} photos, {int(args.photos * 1.5)} faces, "
+            f"{args.people} people in {time.perf_counter() - t:.1f} s"
+        )
         pg = [sys.executable, "-m", "photogroup", "--library", str(db)]
         for label, extra in [
             ("photos --person 'Name 1'", ["photos", "--person", "Name 1"]),
-            ("photos --person 'Name 1' --person 'Name 2' --without 'Name 3' --from 2015",
-             ["photos", "--person", "Name 1", "--person", "Name 2", "--without", "Name 3",
-              "--from", "2015"]),
+            (
+                "photos --person 'Name 1' --person 'Name 2' --without 'Name 3' --from 2015",
+                [
+                    "photos",
+                    "--person",
+                    "Name 1",
+                    "--person",
+                    "Name 2",
+                    "--without",
+                    "Name 3",
+                    "--from",
+                    "2015",
+                ],
+            ),
             ("photos --person 'Name 40' --json", ["photos", "--person", "Name 40", "--json"]),
             ("people", ["people"]),
             ("--help (start-up alone)", ["--help"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -11,8 +12,35 @@ from .. import __version__
 from ..core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PhotogroupError
 from .context import AppContext
 
+#: Every command, named after its module in this package (imported only when used,
+#: so that `photogroup photos` does not pay for the scanner's imports).
+COMMANDS = (
+    "scan",
+    "status",
+    "errors",
+    "cluster",
+    "people",
+    "photos",
+    "name",
+    "merge",
+    "hide",
+    "export",
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"{__name__}.{cmd_name}")
+        command: click.Command = module.command
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -33,16 +61,6 @@ def cli(ctx: click.Context, config_path: str | None, library_path: str | None) -
     """Group the faces in your photo library into people."""
     ctx.obj = AppContext(config_path=config_path, library_path=library_path)
     ctx.call_on_close(ctx.obj.close)
-
-
-def _register() -> None:
-    from . import cluster, errors, export, hide, merge, name, people, photos, scan, status
-
-    for module in (scan, status, errors, cluster, people, photos, name, merge, hide, export):
-        cli.add_command(module.command)
-
-
-_register()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
