@@ -119,7 +119,14 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
 def library(config: Config) -> Library:
     lib = open_library(config.database_path())
     yield lib
+    # Whatever the test did through photogroup, the per-person figures are current.
+    from photogroup.db.library import sqlite_connection
+    from photogroup.db.stats import stale_people_stats
+
+    with lib.session() as s:
+        stale = stale_people_stats(sqlite_connection(s))
     lib.close()
+    assert stale == [], f"people figures not refreshed for {stale}"
 
 
 @pytest.fixture

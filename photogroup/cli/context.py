@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.config import Config, load_config
-from ..db.library import Library, open_library
+from ..db.reader import Reader, open_reader
+
+if TYPE_CHECKING:
+    from ..db.library import Library
 
 
 @dataclass
@@ -15,6 +19,7 @@ class AppContext:
     library_path: str | None = None
     _config: Config | None = field(default=None, repr=False)
     _library: Library | None = field(default=None, repr=False)
+    _reader: Reader | None = field(default=None, repr=False)
 
     @property
     def config(self) -> Config:
@@ -27,11 +32,23 @@ class AppContext:
         return self.config.database_path(self.library_path)
 
     def library(self, create: bool = False) -> Library:
+        """The library for commands that write (imports SQLAlchemy)."""
         if self._library is None:
+            from ..db.library import open_library
+
             self._library = open_library(self.database, create=create)
         return self._library
 
+    def reader(self) -> Reader:
+        """Read-only access for listings: standard-library sqlite3, starts fast."""
+        if self._reader is None:
+            self._reader = open_reader(self.database)
+        return self._reader
+
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._library is not None:
             self._library.close()
             self._library = None

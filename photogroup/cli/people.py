@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..pipeline.people import list_people
+from ..pipeline.query import list_people
 from .context import AppContext
 from .output import json_lines, table
 
@@ -19,7 +19,7 @@ def command(app: AppContext, as_json: bool, include_all: bool) -> None:
     Named people first, then unnamed groups from largest to smallest.
     """
     rows = list_people(
-        app.library(),
+        app.reader(),
         include_all=include_all,
         min_faces=app.config.people.min_faces_listed,
         min_quality=app.config.quality.min_quality,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.errors import UsageError
-from ..pipeline.photos import find_photos
+from ..pipeline.query import find_photos
 from .context import AppContext
 from .output import json_lines
 
@@ -32,7 +32,7 @@ def command(
     """
     if not people and not excluded and not date_from and not date_to:
         raise UsageError("Say whom to look for: photogroup photos --person NAME (see --help).")
-    rows = find_photos(app.library(), list(people), list(excluded), date_from, date_to)
+    rows = find_photos(app.reader(), list(people), list(excluded), date_from, date_to)
     if as_json:
         json_lines(r.as_json() for r in rows)
     else:

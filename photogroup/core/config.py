@@ -16,11 +16,26 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import ConfigError
-from .quality import QualityRamps
 from .resources import resource
 
 ENV_CONFIG = "PHOTOGROUP_CONFIG"
 ENV_LIBRARY = "PHOTOGROUP_LIBRARY"
+
+
+@dataclass(frozen=True)
+class QualityRamps:
+    """(bad, good) pairs: at or below `bad` a signal scores 0, at or above `good` 1."""
+
+    size: tuple[float, float] = (48.0, 72.0)
+    """Shorter side of the box, pixels of the full-size photo."""
+    score: tuple[float, float] = (0.85, 0.95)
+    """Detector confidence."""
+    sharpness: tuple[float, float] = (40.0, 100.0)
+    """Variance of the Laplacian of the 64x64 grey aligned crop."""
+    frontal: tuple[float, float] = (0.0, 0.05)
+    """1 - |yaw proxy|: nose offset from the eyes' midline over the eye distance."""
+    inside: tuple[float, float] = (0.7, 0.9)
+    """Share of the (1.2x enlarged) face box inside the photo."""
 
 
 @dataclass

@@ -1,5 +1,3 @@
-"""Storage: SQLAlchemy 2 models, the library (engine, sessions, migrations), queries."""
-
-from .library import Library, open_library
-
-__all__ = ["Library", "open_library"]
+"""Storage: SQLAlchemy 2 models and the library (engine, sessions, migrations) in
+`library`; the standard-library read path in `reader`. Import the submodules
+directly: this package imports nothing, so listings do not load SQLAlchemy."""

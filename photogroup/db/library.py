@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.errors import LibraryError
 from ..core.resources import resource
+from .reader import Reader, open_reader
+from .revisions import check_not_newer, current_revisions, no_library, script_heads
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -40,38 +41,9 @@ def _alembic_config(connection: Any) -> Any:
     return cfg
 
 
-_REVISION = re.compile(r"^revision(?:: str)? = ['\"]([^'\"]+)['\"]", re.M)
-_DOWN = re.compile(r"^down_revision(?:: [^=]+)? = (.+)$", re.M)
-
-
-def _script_heads() -> tuple[set[str], set[str]]:
-    """(heads, all known revisions) of the shipped migrations.
-
-    Read from the revision scripts with a regular expression rather than through
-    Alembic, so that opening an up-to-date library (every query command) does not
-    import Alembic; tests check it against Alembic's own answer.
-    """
-    known: set[str] = set()
-    parents: set[str] = set()
-    for script in resource("migrations").glob("*.py"):
-        text = script.read_text(encoding="utf-8")
-        rev, down = _REVISION.search(text), _DOWN.search(text)
-        if rev is None:
-            continue
-        known.add(rev.group(1))
-        if down is not None:
-            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
-    return known - parents, known
-
-
 def _current_revisions(engine: Engine) -> set[str]:
     with engine.connect() as conn:
-        has_table = conn.execute(
-            text("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'")
-        ).first()
-        if not has_table:
-            return set()
-        return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+        return current_revisions(conn.connection.driver_connection)  # type: ignore[arg-type]
 
 
 def _has_user_tables(engine: Engine) -> bool:
@@ -120,6 +92,10 @@ class Library:
     def new_session(self) -> Session:
         return self._sessions()
 
+    def reader(self) -> Reader:
+        """A read-only standard-library connection to the same file (see db.reader)."""
+        return open_reader(self.path)
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -145,10 +121,7 @@ def open_library(path: Path | str, *, create: bool = True) -> Library:
     path = Path(path).expanduser().resolve()
     if not path.exists():
         if not create:
-            raise LibraryError(
-                f'No library at {str(path)!r}. Run "photogroup scan DIR" to create one, '
-                "or pass --library PATH."
-            )
+            raise no_library(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -161,14 +134,12 @@ def open_library(path: Path | str, *, create: bool = True) -> Library:
     except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, ...
         engine.dispose()
         raise LibraryError(f"Cannot open the library {str(path)!r}: {exc}") from exc
-    heads, known = _script_heads()
-    unknown = current - known
-    if unknown:
+    heads, known = script_heads()
+    try:
+        check_not_newer(path, current, known)
+    except LibraryError:
         engine.dispose()
-        raise LibraryError(
-            f"The library {str(path)!r} was written by a newer photogroup (schema "
-            f"{', '.join(sorted(unknown))}). Upgrade photogroup to open it."
-        )
+        raise
     backup = None
     if current != heads:
         if current and _has_user_tables(engine):
@@ -183,3 +154,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), revision)
+
+
+def sqlite_connection(session: Session) -> Any:
+    """The session's own DB-API (sqlite3) connection, in its current transaction, for
+    standard-library SQL shared with the read path (pending ORM changes are flushed)."""
+    session.flush()
+    return session.connection().connection.driver_connection

@@ -158,6 +158,12 @@ class Person(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+    # Kept up to date by photogroup.db.stats (read by `photogroup people`).
+    face_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    photo_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cover_face_id: Mapped[int | None] = mapped_column(Integer)
+    """A face id without a foreign key (see migration 0002); readers LEFT JOIN it."""
+    quality_mid: Mapped[float | None] = mapped_column(Float)
 
 
 class Assignment(Base):

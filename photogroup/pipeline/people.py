@@ -11,7 +11,6 @@ Rules the grouping keeps, whatever the clustering algorithm says:
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +18,13 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..core.config import Config
-from ..core.errors import NotFoundError, UsageError
+from ..core.errors import UsageError
 from ..core.types import FloatArray
-from ..db.library import Library
+from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
     AssignmentOrigin,
@@ -37,6 +36,8 @@ from ..db.models import (
     Photo,
     PhotoStatus,
 )
+from ..db.stats import refresh_people_stats
+from .query import match_person
 
 FIXED_ORIGINS = (AssignmentOrigin.CONFIRMED, AssignmentOrigin.ENROLLED)
 
@@ -274,6 +275,7 @@ def regroup(
             )
         )
         summary.people_removed = _drop_empty_people(s)
+        refresh_people_stats(sqlite_connection(s))
         summary.assigned = int((new_person >= 0).sum())
         summary.unassigned = int((new_person < 0).sum())
         summary.people_kept = len(set(mapping.values()))
@@ -358,6 +360,7 @@ def assign_new_faces(
         hidden_or_not = {p.id for p in s.scalars(select(Person))}
         waiting = np.nonzero(faces.person < 0)[0]
         summary.candidates = len(waiting)
+        joined: set[int] = set()
         assigned_mask = faces.person >= 0
         if len(waiting) and assigned_mask.any():
             from ..core.cluster import nearest_prototypes, person_prototypes
@@ -380,7 +383,9 @@ def assign_new_faces(
                         )
                     )
                     summary.assigned += 1
+                    joined.add(pid)
         summary.waiting = summary.candidates - summary.assigned
+        refresh_people_stats(sqlite_connection(s), joined)
     no_people = not (faces.person >= 0).any()
     if regroup_if_needed and (
         summary.waiting >= config.people.regroup_after or (no_people and summary.waiting > 1)
@@ -398,24 +403,10 @@ def display_name(person: Person) -> str:
 
 def find_person(s: Session, ref: str | int) -> Person:
     """A person by id ("17"), by default name ("Person 17") or by name (case-insensitive)."""
-    text = str(ref).strip()
-    if text.isdigit() or (text.lower().startswith("person ") and text[7:].strip().isdigit()):
-        pid = int(text.split()[-1])
-        person = s.get(Person, pid)
-        if person is not None and (person.name is None or text.isdigit() or person.name == text):
-            return person
-        if person is not None and text.isdigit():
-            return person
-    person = s.scalar(select(Person).where(func.lower(Person.name) == text.lower()))
-    if person is not None:
-        return person
-    names = [n for n in s.scalars(select(Person.name)) if n]
-    close = difflib.get_close_matches(text, names, n=3, cutoff=0.6)
-    close += [n for n in names if text.lower() in n.lower() and n not in close][:3]
-    hint = f" Did you mean {', '.join(repr(n) for n in close)}?" if close else ""
-    raise NotFoundError(
-        f'No person named "{text}".{hint} Run "photogroup people" to list names and ids.'
-    )
+    pid, _ = match_person(sqlite_connection(s), ref)
+    person = s.get(Person, pid)
+    assert person is not None
+    return person
 
 
 def record(s: Session, kind: DecisionKind, **values: Any) -> Decision:
@@ -501,6 +492,7 @@ def merge_people(library: Library, keep_ref: str, other_ref: str) -> Person:
             .values(other_person_id=keep.id)
         )
         s.delete(other)
+        refresh_people_stats(sqlite_connection(s), [keep.id])
         return keep
 
 
@@ -510,85 +502,6 @@ def hide_person(library: Library, ref: str, hidden: bool = True) -> Person:
         record(s, DecisionKind.HIDE, person_id=person.id, value="hide" if hidden else "show")
         person.hidden = hidden
         return person
-
-
-# --- listing -------------------------------------------------------------------------
-
-
-@dataclass
-class PersonRow:
-    id: int
-    name: str | None
-    faces: int
-    photos: int
-    hidden: bool
-    cover_photo: str | None
-    cover_box: list[float] | None
-
-    @property
-    def label(self) -> str:
-        return self.name or f"Person {self.id}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "label": self.label,
-            "faces": self.faces,
-            "photos": self.photos,
-            "hidden": self.hidden,
-            "cover": None
-            if self.cover_photo is None
-            else {"photo": self.cover_photo, "box": self.cover_box},
-        }
-
-
-def list_people(
-    library: Library, include_all: bool = False, min_faces: int = 2, min_quality: float = 0.0
-) -> list[PersonRow]:
-    """Named people first, then unnamed by size. Hidden people, unnamed groups under
-    `min_faces`, and unnamed groups made mostly of faces under `min_quality` are listed
-    only with `include_all`."""
-    with library.new_session() as s:
-        # One pass over the assignments. The cover is the face with the best rank
-        # (confirmed first, then the largest confident face): SQLite returns the
-        # other bare columns from the row holding the single max() of a GROUP BY.
-        low = func.sum(case((Face.quality < min_quality, 1), else_=0))
-        rank = case((Assignment.origin != AssignmentOrigin.AUTO, 1e9), else_=0.0) + (
-            Face.score * Face.w
-        )
-        result = s.execute(
-            select(
-                Assignment.person_id,
-                func.count(Face.id),
-                func.count(func.distinct(Face.photo_id)),
-                low,
-                func.max(rank),
-                Photo.path,
-                Face.x,
-                Face.y,
-                Face.w,
-                Face.h,
-            )
-            .join(Face, Face.id == Assignment.face_id)
-            .join(Photo, Photo.id == Face.photo_id)
-            .where(Photo.status == PhotoStatus.OK)
-            .group_by(Assignment.person_id)
-        ).all()
-        by_id = {r[0]: (r[1], r[2]) for r in result}
-        mostly_low = {r[0] for r in result if r[3] and r[3] * 2 > r[1]}
-        covers = {r[0]: (r[5], [r[6], r[7], r[8], r[9]]) for r in result}
-        rows = []
-        for p in s.scalars(select(Person)):
-            nf, nph = by_id.get(p.id, (0, 0))
-            if not include_all and (
-                p.hidden or (not p.name and (nf < min_faces or p.id in mostly_low))
-            ):
-                continue
-            cover = covers.get(p.id, (None, None))
-            rows.append(PersonRow(p.id, p.name, nf, nph, p.hidden, cover[0], cover[1]))
-    rows.sort(key=lambda r: (r.hidden, r.name is None, -r.faces, r.id))
-    return rows
 
 
 # --- entry points ------------------------------------------------------------------

@@ -36,7 +36,7 @@ from ..core.quality import quality_score, quality_signals
 from ..core.types import Detection, Detector, Embedder, FloatArray, ImageArray
 from ..crawl.images import DecodedPhoto, decode_photo, file_hash
 from ..crawl.walker import FileEntry, walk
-from ..db.library import Library
+from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Embedding,
     Face,
@@ -46,6 +46,7 @@ from ..db.models import (
     ScanRun,
     ScanStatus,
 )
+from ..db.stats import refresh_people_stats
 
 
 def _now() -> datetime:
@@ -66,6 +67,7 @@ class ScanSummary:
     moved: int = 0
     unchanged: int = 0
     missing: int = 0
+    reappeared: int = 0
     failed: int = 0
     decoded: int = 0
     faces: int = 0
@@ -288,6 +290,7 @@ class Scanner:
                     continue
             items.append(_Item(entry, k))
         if reappeared:
+            self.summary.reappeared += len(reappeared)
             with self.library.session() as s:
                 for pid in reappeared:
                     photo = s.get(Photo, pid)
@@ -758,6 +761,9 @@ class Scanner:
             run.n_failed, run.n_decoded = sm.failed, sm.decoded
             run.n_faces, run.n_embedded = sm.faces, sm.embedded
             run.message = sm.failure
+            if sm.new or sm.changed or sm.moved or sm.missing or sm.reappeared or sm.failed:
+                # Faces came, went or changed photos: people's figures follow.
+                refresh_people_stats(sqlite_connection(s))
 
 
 ModelFactory = Callable[[], tuple[Detector, Embedder]]

@@ -12,6 +12,7 @@ import pytest
 from photogroup.cli import main
 from photogroup.core.errors import ScanLockedError
 from photogroup.pipeline.lock import scan_lock
+from photogroup.pipeline.people import regroup
 from photogroup.pipeline.scan import Scanner
 
 from ..conftest import make_photo
@@ -135,3 +136,29 @@ def test_people_and_photos_do_not_import_tensorflow(scanned):
     )
     run = subprocess.run([sys.executable, "-c", code, str(scanned)], capture_output=True, text=True)
     assert "HEAVY []" in run.stderr, run.stderr[-2000:]
+
+
+def test_listings_start_without_sqlalchemy_or_numpy(library, config, detector, embedder, tmp_path):
+    """people and photos read through the standard-library reader: the heavy imports
+    (SQLAlchemy, Alembic, numpy, TensorFlow) are not paid by a user asking a question."""
+    root = tmp_path / "photos"
+    for i in range(3):
+        make_photo(root / f"{i}.png", [("red", 20 + 10 * i, 30, 100)], size=(320, 240))
+    Scanner(library, config, detector, embedder).run([root])
+    config.quality.min_quality = 0.0  # flat marker squares have no sharpness
+    assert regroup(library, config, embedder.id).clusters == 1
+    scanned = config.database_path()
+    code = (
+        "import sys\n"
+        "from photogroup.cli import main\n"
+        "for args in (['people', '--json', '--all'], ['photos', '--person', '1'],\n"
+        "             ['photos', '--person', 'Person 1', '--from', '2000', '--json']):\n"
+        "    assert main(['--library', sys.argv[1], *args]) == 0, args\n"
+        "heavy = [m for m in ('sqlalchemy', 'alembic', 'numpy', 'tensorflow') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(scanned)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "HEAVY []" in run.stderr, run.stderr[-2000:]
+    people = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert people and people[0]["faces"] >= 1 and people[0]["cover"]["photo"]

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import inspect
 
 from photogroup.core.errors import LibraryError
-from photogroup.db.library import _script_heads, open_library
+from photogroup.db.library import open_library
 from photogroup.db.models import Base
+from photogroup.db.revisions import script_heads
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,7 @@ def test_single_head_and_the_fast_reader_agrees_with_alembic():
 
     from photogroup.core.resources import resource
 
-    heads, known = _script_heads()
+    heads, known = script_heads()
     assert len(heads) == 1, f"migrations have several heads: {heads}"
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(resource("alembic")))
@@ -42,7 +43,7 @@ def test_empty_database_upgrades_to_head_with_every_table(tmp_path):
         assert set(Base.metadata.tables) <= tables
         with lib.engine.connect() as conn:
             (version,) = conn.exec_driver_sql("SELECT version_num FROM alembic_version").one()
-            assert {version} == _script_heads()[0]
+            assert {version} == script_heads()[0]
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
@@ -91,14 +92,14 @@ def test_older_library_with_data_is_backed_up_before_upgrade(tmp_path, monkeypat
             "INSERT INTO photos (path, size, mtime_ns, status, first_seen_at) "
             "VALUES ('/x.jpg', 1, 1, 'ok', '2020-01-01')"
         )
-    real_heads = libmod._script_heads
+    real_heads = libmod.script_heads
 
     def with_newer_head():
         heads, known = real_heads()
         return {"0099_next"}, known | {"0099_next"}
 
     upgraded = []
-    monkeypatch.setattr(libmod, "_script_heads", with_newer_head)
+    monkeypatch.setattr(libmod, "script_heads", with_newer_head)
     monkeypatch.setattr(libmod, "upgrade", lambda engine, revision="head": upgraded.append(1))
     lib = open_library(path)
     lib.close()
@@ -151,4 +152,47 @@ def test_installed_wheel_upgrades_a_library(tmp_path):
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == [sorted(_script_heads()[0])[0], "facenet"]
+    assert run.stdout.split() == [sorted(script_heads()[0])[0], "facenet"]
+
+
+def test_0002_fills_people_figures_and_keeps_every_assignment(tmp_path):
+    """A library made by revision 0001 with people in it: upgrading adds the per-person
+    figures, computed from its assignments, and loses nothing (no table re-created)."""
+    from photogroup.db.library import make_engine, upgrade
+    from photogroup.db.stats import stale_people_stats
+
+    path = tmp_path / "v1.db"
+    engine = make_engine(path)
+    upgrade(engine, "0001")
+    engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executemany(
+            "INSERT INTO photos (id, path, size, mtime_ns, status, first_seen_at) "
+            "VALUES (?, ?, 1, 1, ?, '2020-01-01')",
+            [(1, "/a.jpg", "ok"), (2, "/b.jpg", "ok"), (3, "/gone.jpg", "missing")],
+        )
+        conn.executemany(
+            "INSERT INTO faces (id, photo_id, x, y, w, h, landmarks, score, quality, created_at) "
+            "VALUES (?, ?, 0, 0, ?, ?, '[]', 0.99, ?, '2020-01-01')",
+            [(1, 1, 50, 50, 0.9), (2, 1, 80, 80, 0.2), (3, 2, 60, 60, 0.3), (4, 3, 99, 99, 0.9)],
+        )
+        conn.execute(
+            "INSERT INTO people (id, name, hidden, created_at, updated_at) "
+            "VALUES (1, 'Ann', 0, '2020-01-01', '2020-01-01')"
+        )
+        conn.executemany(
+            "INSERT INTO assignments (face_id, person_id, origin, assigned_at) "
+            "VALUES (?, 1, 'auto', '2020-01-01')",
+            [(1,), (2,), (3,), (4,)],
+        )
+    open_library(path).close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM assignments").fetchone() == (4,)
+        row = conn.execute(
+            "SELECT face_count, photo_count, cover_face_id, quality_mid FROM people"
+        ).fetchone()
+        # The missing photo's face does not count; the cover is the widest face; two of
+        # three faces are under 0.5, so the middle quality is under it too.
+        assert row == (3, 2, 2, 0.3)
+        assert stale_people_stats(conn) == []

@@ -1,0 +1,219 @@
+"""Answers for the listing commands: people, photos containing X (and Y, not Z, dates).
+
+Plain SQL on a read-only `Reader` (standard-library sqlite3), so these commands
+import neither SQLAlchemy nor numpy nor TensorFlow and answer at once on large
+libraries. Person figures come from the counts kept on each person
+(photogroup.db.stats).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..core.errors import NotFoundError, UsageError
+from ..db.reader import Reader
+
+if TYPE_CHECKING:
+    from ..db.library import Library
+
+
+class _Executes(Protocol):
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+@contextmanager
+def reader_of(source: Reader | Library) -> Iterator[Reader]:
+    """The reader itself, or a reader on an open Library's file (closed afterwards)."""
+    if isinstance(source, Reader):
+        yield source
+        return
+    with source.reader() as reader:
+        yield reader
+
+
+# --- people ---------------------------------------------------------------------------
+
+_DEFAULT_NAME = re.compile(r"(?:person\s+)?(\d+)", re.I)
+
+
+def match_person(conn: _Executes, ref: str | int) -> tuple[int, str | None]:
+    """(id, name) of a person given by id ("17"), default name ("Person 17") or name
+    (case-insensitive); an unknown name is a NotFoundError listing close names."""
+    text = str(ref).strip()
+    m = _DEFAULT_NAME.fullmatch(text)
+    if m:
+        row = conn.execute("SELECT id, name FROM people WHERE id = ?", (int(m[1]),)).fetchone()
+        if row is not None and (text.isdigit() or row[1] is None or row[1] == text):
+            return int(row[0]), row[1]
+    named = [
+        (int(i), n) for i, n in conn.execute("SELECT id, name FROM people WHERE name IS NOT NULL")
+    ]
+    for pid, name in named:
+        if name.casefold() == text.casefold():
+            return pid, name
+    names = [n for _, n in named]
+    close = difflib.get_close_matches(text, names, n=3, cutoff=0.6)
+    close += [n for n in names if text.casefold() in n.casefold() and n not in close][:3]
+    hint = f" Did you mean {', '.join(repr(n) for n in close)}?" if close else ""
+    raise NotFoundError(
+        f'No person named "{text}".{hint} Run "photogroup people" to list names and ids.'
+    )
+
+
+@dataclass
+class PersonRow:
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    hidden: bool
+    cover_photo: str | None
+    cover_box: list[float] | None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"Person {self.id}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "label": self.label,
+            "faces": self.faces,
+            "photos": self.photos,
+            "hidden": self.hidden,
+            "cover": None
+            if self.cover_photo is None
+            else {"photo": self.cover_photo, "box": self.cover_box},
+        }
+
+
+def list_people(
+    source: Reader | Library,
+    include_all: bool = False,
+    min_faces: int = 2,
+    min_quality: float = 0.0,
+) -> list[PersonRow]:
+    """Named people first, then unnamed by size. Hidden people, unnamed groups under
+    `min_faces`, and unnamed groups made mostly of faces under `min_quality` are listed
+    only with `include_all`."""
+    with reader_of(source) as reader:
+        found = reader.rows(
+            "SELECT p.id, p.name, p.face_count, p.photo_count, p.hidden, p.quality_mid, "
+            "ph.path, f.x, f.y, f.w, f.h FROM people p "
+            "LEFT JOIN faces f ON f.id = p.cover_face_id LEFT JOIN photos ph ON ph.id = f.photo_id"
+        )
+    rows = []
+    for pid, name, nf, nph, hidden, q_mid, path, x, y, w, h in found:
+        mostly_low = q_mid is not None and q_mid < min_quality
+        if not include_all and (hidden or (not name and (nf < min_faces or mostly_low))):
+            continue
+        box = None if path is None else [x, y, w, h]
+        rows.append(PersonRow(pid, name, nf, nph, bool(hidden), path, box))
+    rows.sort(key=lambda r: (r.hidden, r.name is None, -r.faces, r.id))
+    return rows
+
+
+# --- photos ---------------------------------------------------------------------------
+
+
+@dataclass
+class PhotoRow:
+    id: int
+    path: str
+    taken: datetime | None
+    width: int | None
+    height: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "taken": self.taken.isoformat() if self.taken else None,
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+def parse_date(text: str, end: bool = False) -> datetime:
+    """YYYY, YYYY-MM, YYYY-MM-DD or a full ISO time; `end` takes the end of that period."""
+    t = text.strip()
+    try:
+        if len(t) == 4 and t.isdigit():
+            d = date(int(t), 12 if end else 1, 31 if end else 1)
+        elif len(t) == 7:
+            y, m = int(t[:4]), int(t[5:7])
+            if end:
+                nxt = date(y + (m == 12), m % 12 + 1, 1)
+                d = date.fromordinal(nxt.toordinal() - 1)
+            else:
+                d = date(y, m, 1)
+        elif len(t) == 10:
+            d = date.fromisoformat(t)
+        else:
+            return datetime.fromisoformat(t)
+    except ValueError:
+        raise UsageError(
+            f"{text!r} is not a date: use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM."
+        ) from None
+    return datetime.combine(d, time.max if end else time.min)
+
+
+def _stored(moment: datetime) -> str:
+    """A time as the library stores it (SQLAlchemy's SQLite DateTime text)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+_PHOTOS_OF = (
+    "SELECT f.photo_id FROM faces f JOIN assignments a ON a.face_id = f.id WHERE a.person_id"
+)
+
+
+def find_photos(
+    source: Reader | Library,
+    with_people: list[str],
+    without_people: list[str] = (),  # type: ignore[assignment]
+    date_from: str | None = None,
+    date_to: str | None = None,
+) -> list[PhotoRow]:
+    """Present photos showing every person of `with_people` and none of `without_people`,
+    taken (EXIF time, else file time) within [date_from, date_to]; oldest first."""
+    with reader_of(source) as reader:
+        include = list(dict.fromkeys(match_person(reader.conn, r)[0] for r in with_people))
+        exclude = list(dict.fromkeys(match_person(reader.conn, r)[0] for r in without_people))
+        return _photos(reader, include, exclude, date_from, date_to)
+
+
+def _photos(
+    reader: Reader,
+    include: list[int],
+    exclude: list[int],
+    date_from: str | None,
+    date_to: str | None,
+) -> list[PhotoRow]:
+    when = "coalesce(p.taken_at, p.file_time)"
+    sql = [f"SELECT p.id, p.path, {when}, p.width, p.height FROM photos p WHERE p.status = 'ok'"]
+    params: list[Any] = []
+    for pid in include:
+        sql.append(f"AND p.id IN ({_PHOTOS_OF} = ?)")
+        params.append(pid)
+    if exclude:
+        sql.append(f"AND p.id NOT IN ({_PHOTOS_OF} IN ({', '.join('?' * len(exclude))}))")
+        params.extend(exclude)
+    if date_from:
+        sql.append(f"AND {when} >= ?")
+        params.append(_stored(parse_date(date_from)))
+    if date_to:
+        sql.append(f"AND {when} <= ?")
+        params.append(_stored(parse_date(date_to, end=True)))
+    sql.append(f"ORDER BY {when}, p.path")
+    return [
+        PhotoRow(i, path, datetime.fromisoformat(t) if t else None, w, h)
+        for i, path, t, w, h in reader.rows(" ".join(sql), params)
+    ]
