@@ -25,6 +25,9 @@ COMMANDS = (
     "merge",
     "hide",
     "export",
+    "review",
+    "undo",
+    "thresholds",
 )
 
 

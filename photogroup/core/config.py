@@ -26,15 +26,15 @@ ENV_LIBRARY = "PHOTOGROUP_LIBRARY"
 class QualityRamps:
     """(bad, good) pairs: at or below `bad` a signal scores 0, at or above `good` 1."""
 
-    size: tuple[float, float] = (48.0, 72.0)
+    size: tuple[float, float] = (16.0, 24.0)
     """Shorter side of the box, pixels of the full-size photo."""
     score: tuple[float, float] = (0.85, 0.95)
     """Detector confidence."""
     sharpness: tuple[float, float] = (40.0, 100.0)
     """Variance of the Laplacian of the 64x64 grey aligned crop."""
-    frontal: tuple[float, float] = (0.0, 0.05)
+    frontal: tuple[float, float] = (0.0, 0.0)
     """1 - |yaw proxy|: nose offset from the eyes' midline over the eye distance."""
-    inside: tuple[float, float] = (0.7, 0.9)
+    inside: tuple[float, float] = (0.9, 0.97)
     """Share of the (1.2x enlarged) face box inside the photo."""
 
 
@@ -70,11 +70,11 @@ class EmbeddingConfig:
 
 @dataclass
 class QualityConfig:
-    size: list[float] = field(default_factory=lambda: [48.0, 72.0])
+    size: list[float] = field(default_factory=lambda: [16.0, 24.0])
     score: list[float] = field(default_factory=lambda: [0.85, 0.95])
     sharpness: list[float] = field(default_factory=lambda: [40.0, 100.0])
-    frontal: list[float] = field(default_factory=lambda: [0.0, 0.05])
-    inside: list[float] = field(default_factory=lambda: [0.7, 0.9])
+    frontal: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    inside: list[float] = field(default_factory=lambda: [0.9, 0.97])
     min_quality: float = 0.5
 
     def ramps(self) -> QualityRamps:
@@ -105,6 +105,7 @@ class PeopleConfig:
     assign_threshold: float = 0.45
     regroup_after: int = 200
     min_faces_listed: int = 2
+    merge_threshold: float = 0.45
 
     def clusterer_params(self) -> dict[str, Any]:
         """The keyword arguments of core.cluster.FaceClusterer."""
@@ -120,6 +121,15 @@ class PeopleConfig:
 
 
 @dataclass
+class ReviewConfig:
+    target_precision: float = 0.99
+    min_answers: int = 10
+    who_min_faces: int = 5
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass
 class Config:
     library: LibraryConfig = field(default_factory=LibraryConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -127,6 +137,7 @@ class Config:
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     people: PeopleConfig = field(default_factory=PeopleConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
     source: list[Path] = field(default_factory=list)
     """The files this configuration was read from, defaults first."""
 
@@ -226,6 +237,14 @@ def _validate(config: Config) -> None:
     if d.min_face_size < 0:
         raise ConfigError(f"[detection] min_face_size must be >= 0, got {d.min_face_size}.")
     config.quality.ramps()  # raises on a bad [bad, good] pair
+    r = config.review
+    if not 0.5 < r.target_precision < 1.0:
+        raise ConfigError(
+            f"[review] target_precision must lie between 0.5 and 1 (say 0.99), "
+            f"got {r.target_precision}."
+        )
+    if not 0 <= r.port <= 65535:
+        raise ConfigError(f"[review] port must be 0 (any free port) to 65535, got {r.port}.")
     if e.batch_size < 1 or s.workers < 1 or s.commit_every < 1:
         raise ConfigError(
             "[embedding] batch_size, [scan] workers and [scan] commit_every must be >= 1."

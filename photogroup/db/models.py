@@ -67,6 +67,7 @@ class DecisionKind(StrEnum):
     DIFFERENT_PEOPLE = "different_people"  # cannot-link person <-> person
     NAME = "name"
     HIDE = "hide"
+    SKIP = "skip"  # a review question the user skipped (not asked again until undone)
 
 
 class ScanStatus(StrEnum):

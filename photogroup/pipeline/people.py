@@ -37,6 +37,7 @@ from ..db.models import (
     PhotoStatus,
 )
 from ..db.stats import refresh_people_stats
+from . import thresholds
 from .query import match_person
 
 FIXED_ORIGINS = (AssignmentOrigin.CONFIRMED, AssignmentOrigin.ENROLLED)
@@ -232,7 +233,7 @@ def regroup(
         summary.people_new = len(created)
 
         # Noise: a face stays with its person while it is close to the person's group.
-        threshold = config.people.assign_threshold
+        threshold = thresholds.current(s, config, embedder, "assign")
         protos = _prototypes(faces.vectors, new_person)
         for i in np.nonzero((labels == -1) & free & (faces.person >= 0))[0]:
             pid = int(faces.person[i])
@@ -369,7 +370,7 @@ def assign_new_faces(
                 faces.vectors[assigned_mask], faces.person[assigned_mask], k=5
             )
             best, dist = nearest_prototypes(faces.vectors[waiting], protos, owners)
-            threshold = config.people.assign_threshold
+            threshold = thresholds.current(s, config, embedder, "assign")
             for j, i in enumerate(waiting):
                 pid, d = int(best[j]), float(dist[j])
                 fid = int(faces.face_ids[i])
@@ -415,7 +416,7 @@ def record(s: Session, kind: DecisionKind, **values: Any) -> Decision:
     return decision
 
 
-def name_person(library: Library, ref: str, name: str | None) -> Person:
+def name_person(library: Library, ref: str | int, name: str | None, **answer: Any) -> Person:
     """Give a person a name (None: remove the name; the person stays)."""
     if name is None:
         with library.session() as s:
@@ -426,6 +427,7 @@ def name_person(library: Library, ref: str, name: str | None) -> Person:
                 person_id=person.id,
                 value=None,
                 details={"previous": person.name},
+                **answer,
             )
             person.name = None
             return person
@@ -443,15 +445,23 @@ def name_person(library: Library, ref: str, name: str | None) -> Person:
                 f'person, run "photogroup merge {other.id} {person.id}".'
             )
         record(
-            s, DecisionKind.NAME, person_id=person.id, value=name, details={"previous": person.name}
+            s,
+            DecisionKind.NAME,
+            person_id=person.id,
+            value=name,
+            details={"previous": person.name},
+            **answer,
         )
         person.name = name
         return person
 
 
-def merge_people(library: Library, keep_ref: str, other_ref: str) -> Person:
+def merge_people(
+    library: Library, keep_ref: str | int, other_ref: str | int, **answer: Any
+) -> Person:
     """All faces of `other` join `keep`; `other` is removed. Names are never lost:
-    two different names are refused."""
+    two different names are refused. `answer` (question, distance, embedder) is
+    stored on the decision when a review answer asked for the merge."""
     with library.session() as s:
         keep = find_person(s, keep_ref)
         other = find_person(s, other_ref)
@@ -473,33 +483,55 @@ def merge_people(library: Library, keep_ref: str, other_ref: str) -> Person:
         s.execute(
             update(Assignment).where(Assignment.person_id == other.id).values(person_id=keep.id)
         )
+        # Decisions about `other` now speak of `keep` (kept for undo).
+        as_person = list(s.scalars(select(Decision.id).where(Decision.person_id == other.id)))
+        as_other = list(
+            s.scalars(
+                select(Decision.id).where(
+                    Decision.other_person_id == other.id,
+                    Decision.kind != DecisionKind.SAME_PERSON,
+                )
+            )
+        )
+        s.execute(update(Decision).where(Decision.id.in_(as_person)).values(person_id=keep.id))
+        s.execute(update(Decision).where(Decision.id.in_(as_other)).values(other_person_id=keep.id))
+        name_moved = not keep.name and bool(other.name)
         record(
             s,
             DecisionKind.SAME_PERSON,
             person_id=keep.id,
             other_person_id=other.id,
-            details={"faces": moved, "other_name": other.name, "other_hidden": other.hidden},
+            details={
+                "faces": moved,
+                "other_id": other.id,
+                "other_name": other.name,
+                "other_hidden": other.hidden,
+                "name_moved": name_moved,
+                "decisions_person": as_person,
+                "decisions_other": as_other,
+            },
+            **answer,
         )
-        if not keep.name and other.name:
+        if name_moved:
             name = other.name
             other.name = None
             s.flush()
             keep.name = name
-        s.execute(update(Decision).where(Decision.person_id == other.id).values(person_id=keep.id))
-        s.execute(
-            update(Decision)
-            .where(Decision.other_person_id == other.id, Decision.kind != DecisionKind.SAME_PERSON)
-            .values(other_person_id=keep.id)
-        )
         s.delete(other)
         refresh_people_stats(sqlite_connection(s), [keep.id])
         return keep
 
 
-def hide_person(library: Library, ref: str, hidden: bool = True) -> Person:
+def hide_person(library: Library, ref: str | int, hidden: bool = True) -> Person:
     with library.session() as s:
         person = find_person(s, ref)
-        record(s, DecisionKind.HIDE, person_id=person.id, value="hide" if hidden else "show")
+        record(
+            s,
+            DecisionKind.HIDE,
+            person_id=person.id,
+            value="hide" if hidden else "show",
+            details={"previous": person.hidden},
+        )
         person.hidden = hidden
         return person
 
@@ -520,9 +552,33 @@ def embedder_id(library: Library) -> str | None:
         )
 
 
+def rescore_quality(library: Library, config: Config) -> int:
+    """Recompute stored face qualities from their signals with the configured ramps
+    (they change when [quality] is edited). Returns how many changed."""
+    from ..core.quality import quality_score
+
+    ramps = config.quality.ramps()
+    changed: list[tuple[float, int]] = []
+    with library.session() as s:
+        for fid, signals, old in s.execute(
+            select(Face.id, Face.quality_signals, Face.quality).where(
+                Face.quality_signals.is_not(None)
+            )
+        ):
+            new = quality_score(signals, ramps)
+            if old is None or abs(new - old) > 1e-9:
+                changed.append((new, fid))
+        if changed:
+            conn = sqlite_connection(s)
+            conn.executemany("UPDATE faces SET quality = ? WHERE id = ?", changed)
+            refresh_people_stats(conn)
+    return len(changed)
+
+
 def group_library(library: Library, config: Config, embedder: str, full: bool = False) -> str:
     """Assign new faces, or group everything again (`full`, or when enough wait).
     Returns a one-line summary."""
+    rescore_quality(library, config)
     if full:
         g = regroup(library, config, embedder)
         return _grouping_line(g)

@@ -75,6 +75,7 @@ class PersonRow:
     hidden: bool
     cover_photo: str | None
     cover_box: list[float] | None
+    cover_face_id: int | None = None
 
     @property
     def label(self) -> str:
@@ -90,7 +91,7 @@ class PersonRow:
             "hidden": self.hidden,
             "cover": None
             if self.cover_photo is None
-            else {"photo": self.cover_photo, "box": self.cover_box},
+            else {"face_id": self.cover_face_id, "photo": self.cover_photo, "box": self.cover_box},
         }
 
 
@@ -106,16 +107,16 @@ def list_people(
     with reader_of(source) as reader:
         found = reader.rows(
             "SELECT p.id, p.name, p.face_count, p.photo_count, p.hidden, p.quality_mid, "
-            "ph.path, f.x, f.y, f.w, f.h FROM people p "
+            "ph.path, f.x, f.y, f.w, f.h, f.id FROM people p "
             "LEFT JOIN faces f ON f.id = p.cover_face_id LEFT JOIN photos ph ON ph.id = f.photo_id"
         )
     rows = []
-    for pid, name, nf, nph, hidden, q_mid, path, x, y, w, h in found:
+    for pid, name, nf, nph, hidden, q_mid, path, x, y, w, h, fid in found:
         mostly_low = q_mid is not None and q_mid < min_quality
         if not include_all and (hidden or (not name and (nf < min_faces or mostly_low))):
             continue
         box = None if path is None else [x, y, w, h]
-        rows.append(PersonRow(pid, name, nf, nph, bool(hidden), path, box))
+        rows.append(PersonRow(pid, name, nf, nph, bool(hidden), path, box, fid))
     rows.sort(key=lambda r: (r.hidden, r.name is None, -r.faces, r.id))
     return rows
 

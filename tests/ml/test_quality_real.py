@@ -57,7 +57,7 @@ def test_blurred_face_fails(detector):
     bar = load_config().quality.min_quality
     img = Image.open(PHOTO).convert("RGB").filter(ImageFilter.GaussianBlur(4))
     q, signals = _quality(detector, np.asarray(img))
-    assert q < bar, signals
+    assert q < bar, str(signals)
 
 
 def test_face_shrunk_below_the_size_bar_fails(detector):
@@ -82,4 +82,4 @@ def test_face_cut_by_the_photo_edge_fails(detector):
     if not again:  # the detector gives up on half a face: that also keeps it out
         return
     q, signals = _quality(detector, cut)
-    assert q < bar, signals
+    assert q < bar, str(signals)

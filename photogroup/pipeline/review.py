@@ -1,0 +1,699 @@
+"""Review: the questions photogroup asks, the answers it keeps, and undo.
+
+One engine for every front end (the web page, the terminal, `--json`/`--answer`):
+
+- "Same person?" for two people whose closest prototype faces lie near the merge
+  threshold (`same:A:B`);
+- "Is this X?" for a face of X far from X's other faces, and for an unassigned
+  face near X (`face:F:X`);
+- "Who is this?" for a large unnamed person (`who:X`).
+
+Questions are ranked by how much an answer is worth: the uncertainty of the
+calibrated P(same | distance) (1 at 0.5, 0 at 0 or 1) times log2(1 + the faces
+concerned), so the closest calls on the largest people come first. An answered
+(or skipped) question is never asked again: every answer is a decision carrying
+its question id, kept forever, obeyed by grouping and assignment, and undone
+only by `undo`. Answers with a distance also teach the thresholds
+(pipeline.thresholds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..core.calibration import Calibration
+from ..core.config import Config
+from ..core.errors import NotFoundError, UsageError
+from ..core.types import FloatArray
+from ..db.library import Library, sqlite_connection
+from ..db.models import (
+    Assignment,
+    AssignmentOrigin,
+    Decision,
+    DecisionKind,
+    Embedding,
+    Face,
+    Person,
+    Photo,
+)
+from ..db.stats import refresh_people_stats
+from . import thresholds
+from .people import (
+    FaceSet,
+    load_constraints,
+    load_faces,
+    merge_people,
+    name_person,
+    record,
+)
+
+SAME, IS_THIS, WHO = "same_person", "is_this", "who"
+ANSWERS = ("yes", "no", "skip")
+_MIN_P, _MAX_P = 0.02, 0.98
+"""Questions whose P(same) lies outside these are not worth asking... except a
+member face that is probably not its person, which is always worth a look."""
+FACES_SHOWN = 4
+
+
+def _now() -> datetime:
+    return datetime.now()
+
+
+@dataclass
+class FaceRef:
+    face_id: int
+    photo_id: int
+    photo: str
+    box: list[float]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "face_id": self.face_id,
+            "photo_id": self.photo_id,
+            "photo": self.photo,
+            "box": self.box,
+        }
+
+
+@dataclass
+class Side:
+    person_id: int | None
+    label: str | None
+    faces: list[FaceRef] = field(default_factory=list)
+    size: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "person_id": self.person_id,
+            "label": self.label,
+            "size": self.size,
+            "faces": [f.as_json() for f in self.faces],
+        }
+
+
+@dataclass
+class Question:
+    id: str
+    kind: str
+    text: str
+    priority: float
+    distance: float | None = None
+    p_same: float | None = None
+    sides: list[Side] = field(default_factory=list)
+    face_person: int | None = None
+    """For "Is this X?": the face's person when asked (None: unassigned)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "text": self.text,
+            "distance": None if self.distance is None else round(self.distance, 4),
+            "p_same": None if self.p_same is None else round(self.p_same, 4),
+            "priority": round(self.priority, 4),
+            "sides": [side.as_json() for side in self.sides],
+        }
+
+
+def _uncertainty(p: float) -> float:
+    return 1.0 - abs(2.0 * p - 1.0)
+
+
+def _label(person: Person | None, pid: int) -> str:
+    return (person.name if person is not None and person.name else None) or f"Person {pid}"
+
+
+def parse_question_id(qid: str) -> tuple[str, list[int]]:
+    parts = qid.strip().split(":")
+    kinds = {"same": (SAME, 2), "face": (IS_THIS, 2), "who": (WHO, 1)}
+    if parts[0] not in kinds or len(parts) != kinds[parts[0]][1] + 1:
+        raise UsageError(
+            f"{qid!r} is not a question id (same:A:B, face:F:P or who:P); "
+            'get one with "photogroup review --json".'
+        )
+    try:
+        return kinds[parts[0]][0], [int(p) for p in parts[1:]]
+    except ValueError:
+        raise UsageError(
+            f"{qid!r} is not a question id: the parts after the kind are ids."
+        ) from None
+
+
+# --- distances -------------------------------------------------------------------------
+
+
+@dataclass
+class _People:
+    """Prototype faces per person, and distances measured the way assignment does."""
+
+    faces: FaceSet
+    protos: FloatArray
+    owners: np.ndarray
+    sizes: Counter[int]
+
+    @classmethod
+    def build(cls, faces: FaceSet) -> _People:
+        from ..core.cluster import person_prototypes
+
+        mask = faces.person >= 0
+        if mask.any():
+            protos, owners = person_prototypes(faces.vectors[mask], faces.person[mask], k=5)
+        else:
+            protos, owners = np.zeros((0, 1), np.float32), np.zeros(0, np.int64)
+        return cls(faces, protos, owners, Counter(int(p) for p in faces.person[mask]))
+
+    def face_to_person(self, vector: FloatArray, pid: int) -> float | None:
+        """Distance from a face to the person's prototypes, the face itself excluded."""
+        sims = self.protos[self.owners == pid] @ vector
+        sims = sims[sims < 1.0 - 1e-6]
+        return None if len(sims) == 0 else float(1.0 - sims.max())
+
+    def person_pairs(self, block: int = 2048, per_row: int = 8) -> dict[tuple[int, int], float]:
+        """(a, b) with a < b -> distance between their closest prototypes, for each
+        person's nearest other people."""
+        out: dict[tuple[int, int], float] = {}
+        P, owners = self.protos, self.owners
+        if len(P) < 2:
+            return out
+        k = min(per_row, len(P) - 1)
+        for start in range(0, len(P), block):
+            sims = P[start : start + block] @ P.T
+            rows = np.arange(start, min(start + block, len(P)))
+            sims[owners[rows][:, None] == owners[None, :]] = -np.inf
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            for r, cols in zip(rows, top, strict=True):
+                for c in cols:
+                    s = float(sims[r - start, c])
+                    if not math.isfinite(s):
+                        continue
+                    a, b = sorted((int(owners[r]), int(owners[c])))
+                    d = 1.0 - s
+                    if d < out.get((a, b), math.inf):
+                        out[(a, b)] = d
+        return out
+
+    def representatives(self, pid: int, n: int = FACES_SHOWN) -> list[int]:
+        """Face ids of the person's faces nearest its mean."""
+        idx = np.flatnonzero(self.faces.person == pid)
+        if len(idx) == 0:
+            return []
+        V = self.faces.vectors[idx]
+        centre = V.mean(axis=0)
+        order = np.argsort(-(V @ centre), kind="stable")[:n]
+        return [int(self.faces.face_ids[idx[i]]) for i in order]
+
+
+def _vectors(s: Session, embedder: str, face_ids: list[int]) -> dict[int, FloatArray]:
+    rows = s.execute(
+        select(Embedding.face_id, Embedding.vector).where(
+            Embedding.embedder == embedder, Embedding.face_id.in_(face_ids)
+        )
+    ).all()
+    return {int(f): np.frombuffer(v, dtype="<f4").astype(np.float32) for f, v in rows}
+
+
+# --- questions -------------------------------------------------------------------------
+
+
+def _answered(s: Session) -> set[str]:
+    return set(
+        s.scalars(
+            select(Decision.question).where(
+                Decision.question.is_not(None), Decision.undone_at.is_(None)
+            )
+        )
+    )
+
+
+def questions(
+    library: Library, config: Config, embedder: str, limit: int | None = None
+) -> list[Question]:
+    """Open questions, most informative first."""
+    with library.new_session() as s:
+        faces = load_faces(s, embedder, config.quality.min_quality)
+        if len(faces) == 0:
+            return []
+        constraints = load_constraints(s)
+        answered = _answered(s)
+        people = {p.id: p for p in s.scalars(select(Person))}
+        visible = {pid for pid, p in people.items() if not p.hidden}
+        cal_assign = thresholds.calibration(s, config, embedder, "assign")
+        cal_merge = thresholds.calibration(s, config, embedder, "merge")
+        model = _People.build(faces)
+        found: list[Question] = []
+        found += _face_questions(model, constraints, visible, answered, cal_assign)
+        found += _same_questions(model, constraints, people, visible, answered, cal_merge)
+        for pid in visible:
+            p, n = people[pid], model.sizes.get(pid, 0)
+            qid = f"who:{pid}"
+            if p.name is None and n >= config.review.who_min_faces and qid not in answered:
+                found.append(Question(qid, WHO, "Who is this?", 0.5 * math.log2(1 + n)))
+        found.sort(key=lambda q: (-q.priority, q.id))
+        if limit is not None:
+            found = found[:limit]
+        _describe(s, found, model, people)
+        return found
+
+
+def _face_questions(
+    model: _People,
+    constraints: Any,
+    visible: set[int],
+    answered: set[str],
+    cal: Calibration,
+) -> list[Question]:
+    faces = model.faces
+    out: list[Question] = []
+    # Members whose place in their person is uncertain.
+    for i in np.flatnonzero((faces.person >= 0) & ~faces.fixed):
+        pid, fid = int(faces.person[i]), int(faces.face_ids[i])
+        qid = f"face:{fid}:{pid}"
+        if pid not in visible or qid in answered or model.sizes[pid] < 2:
+            continue
+        d = model.face_to_person(faces.vectors[i], pid)
+        if d is None:
+            continue
+        p = float(cal.p_same(d))
+        if p >= _MAX_P:
+            continue
+        # A face that is probably not its person is worth asking even when sure.
+        worth = max(_uncertainty(p), 0.5 * (1.0 - p))
+        priority = worth * math.log2(1 + model.sizes[pid])
+        out.append(Question(qid, IS_THIS, "", priority, d, p, face_person=pid))
+    # Unassigned faces near a person.
+    waiting = np.flatnonzero(faces.person < 0)
+    if len(waiting) and len(model.protos):
+        from ..core.cluster import nearest_prototypes
+
+        best, dist = nearest_prototypes(
+            faces.vectors[waiting], model.protos, model.owners, prototypes_normalised=True
+        )
+        for j, i in enumerate(waiting):
+            pid, d, fid = int(best[j]), float(dist[j]), int(faces.face_ids[i])
+            qid = f"face:{fid}:{pid}"
+            if pid not in visible or qid in answered or not constraints.allows(fid, pid):
+                continue
+            p = float(cal.p_same(d))
+            if p <= _MIN_P:
+                continue
+            out.append(
+                Question(qid, IS_THIS, "", _uncertainty(p) * math.log2(1 + model.sizes[pid]), d, p)
+            )
+    return out
+
+
+def _same_questions(
+    model: _People,
+    constraints: Any,
+    people: dict[int, Person],
+    visible: set[int],
+    answered: set[str],
+    cal: Calibration,
+) -> list[Question]:
+    out = []
+    for (a, b), d in model.person_pairs().items():
+        qid = f"same:{a}:{b}"
+        if a not in visible or b not in visible or qid in answered or constraints.apart(a, b):
+            continue
+        na, nb = people[a].name, people[b].name
+        if na and nb and na != nb:
+            continue
+        p = float(cal.p_same(d))
+        if p <= _MIN_P:
+            continue
+        size = model.sizes[a] + model.sizes[b]
+        out.append(Question(qid, SAME, "Same person?", _uncertainty(p) * math.log2(1 + size), d, p))
+    return out
+
+
+def _describe(s: Session, found: list[Question], model: _People, people: dict[int, Person]) -> None:
+    """Fill in the sides (people, sizes and face thumbnails) of the questions shown."""
+    want: dict[str, list[tuple[int | None, list[int]]]] = {}
+    for q in found:
+        kind, ids = parse_question_id(q.id)
+        if kind == SAME:
+            want[q.id] = [(pid, model.representatives(pid)) for pid in ids]
+        elif kind == IS_THIS:
+            want[q.id] = [(None, [ids[0]]), (ids[1], model.representatives(ids[1]))]
+        else:
+            want[q.id] = [(ids[0], model.representatives(ids[0], 2 * FACES_SHOWN))]
+    refs = _face_refs(s, [f for sides in want.values() for _, fs in sides for f in fs])
+    for q in found:
+        for pid, fids in want[q.id]:
+            label = None if pid is None else _label(people.get(pid), pid)
+            size = 0 if pid is None else model.sizes.get(pid, 0)
+            q.sides.append(Side(pid, label, [refs[f] for f in fids if f in refs], size))
+        if q.kind == IS_THIS:
+            q.text = f"Is this {q.sides[1].label}?"
+
+
+def _face_refs(s: Session, face_ids: list[int]) -> dict[int, FaceRef]:
+    out: dict[int, FaceRef] = {}
+    ids = sorted(set(face_ids))
+    for start in range(0, len(ids), 500):
+        for fid, pid, path, x, y, w, h in s.execute(
+            select(Face.id, Photo.id, Photo.path, Face.x, Face.y, Face.w, Face.h)
+            .join(Photo, Photo.id == Face.photo_id)
+            .where(Face.id.in_(ids[start : start + 500]))
+        ):
+            out[fid] = FaceRef(fid, pid, path, [x, y, w, h])
+    return out
+
+
+def still_open(library: Library, q: Question) -> bool:
+    """Whether a question computed earlier still makes sense (not answered, its people
+    and face as they were)."""
+    kind, ids = parse_question_id(q.id)
+    with library.new_session() as s:
+        if q.id in _answered(s):
+            return False
+        if kind == IS_THIS:
+            current = s.get(Assignment, ids[0])
+            person = s.get(Person, ids[1])
+            now = None if current is None else current.person_id
+            return person is not None and not person.hidden and now == q.face_person
+        people = [s.get(Person, pid) for pid in ids]
+        if any(p is None or p.hidden for p in people):
+            return False
+        if kind == WHO:
+            return people[0] is not None and people[0].name is None
+        return not load_constraints(s).apart(ids[0], ids[1])
+
+
+def next_question(library: Library, config: Config, embedder: str) -> Question | None:
+    found = questions(library, config, embedder, limit=1)
+    return found[0] if found else None
+
+
+# --- answers ---------------------------------------------------------------------------
+
+
+@dataclass
+class AnswerResult:
+    message: str
+    decision_ids: list[int] = field(default_factory=list)
+    thresholds: list[thresholds.ThresholdState] = field(default_factory=list)
+
+
+def _face_distance(s: Session, embedder: str, face_id: int, person_id: int) -> float | None:
+    member_ids = list(
+        s.scalars(select(Assignment.face_id).where(Assignment.person_id == person_id))
+    )
+    vecs = _vectors(s, embedder, [*member_ids, face_id])
+    if face_id not in vecs:
+        return None
+    others = [f for f in member_ids if f != face_id and f in vecs]
+    if not others:
+        return None
+    from ..core.cluster import person_prototypes
+
+    protos, _ = person_prototypes(np.stack([vecs[f] for f in others]), np.zeros(len(others), int))
+    v = vecs[face_id] / max(float(np.linalg.norm(vecs[face_id])), 1e-12)
+    sims = protos @ v
+    return float(1.0 - sims.max())
+
+
+def _people_distance(s: Session, embedder: str, a: int, b: int) -> float | None:
+    from ..core.cluster import person_prototypes
+
+    rows = s.execute(
+        select(Assignment.person_id, Embedding.vector)
+        .join(Embedding, Embedding.face_id == Assignment.face_id)
+        .where(Embedding.embedder == embedder, Assignment.person_id.in_([a, b]))
+    ).all()
+    if not rows:
+        return None
+    labels = np.array([r[0] for r in rows])
+    if not ((labels == a).any() and (labels == b).any()):
+        return None
+    V = np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows]).astype(np.float32)
+    protos, owners = person_prototypes(V, labels, k=5)
+    sims = protos[owners == a] @ protos[owners == b].T
+    return float(1.0 - sims.max())
+
+
+def answer(
+    library: Library,
+    config: Config,
+    embedder: str,
+    qid: str,
+    reply: str,
+    name: str | None = None,
+) -> AnswerResult:
+    """Record the user's answer to question `qid`: 'yes', 'no' or 'skip' (a "Who is
+    this?" is answered with a name). Applies it at once and re-learns thresholds."""
+    reply = reply.strip().lower()
+    if reply in ("y", "n", "s"):
+        reply = {"y": "yes", "n": "no", "s": "skip"}[reply]
+    if reply not in ANSWERS:
+        raise UsageError(f"{reply!r} is not an answer: use yes, no or skip.")
+    kind, ids = parse_question_id(qid)
+    with library.session() as s:
+        if qid in _answered(s):
+            raise UsageError(
+                f'Question {qid} was answered already; "photogroup undo" takes an answer back.'
+            )
+        for pid in ids[1:] if kind == IS_THIS else ids:
+            if s.get(Person, pid) is None:
+                raise NotFoundError(
+                    f"Question {qid} is out of date: person {pid} no longer exists "
+                    '(merged or removed). Ask for the next one with "photogroup review --json".'
+                )
+        if kind == IS_THIS and s.get(Face, ids[0]) is None:
+            raise NotFoundError(f"Question {qid} is out of date: face {ids[0]} no longer exists.")
+    if reply == "skip" and not (kind == WHO and name):
+        with library.session() as s:
+            d = record(s, DecisionKind.SKIP, question=qid, value="skip")
+            s.flush()
+            return AnswerResult("Skipped.", [d.id])
+    if kind == IS_THIS:
+        result = _answer_face(library, embedder, qid, ids[0], ids[1], reply == "yes")
+    elif kind == SAME:
+        result = _answer_same(library, embedder, qid, ids[0], ids[1], reply == "yes")
+    else:
+        result = _answer_who(library, qid, ids[0], reply, name)
+    with library.session() as s:
+        result.thresholds = thresholds.learn(s, config, embedder)
+    return result
+
+
+def _answer_face(
+    library: Library, embedder: str, qid: str, face_id: int, person_id: int, same: bool
+) -> AnswerResult:
+    with library.session() as s:
+        d = _face_distance(s, embedder, face_id, person_id)
+        current = s.get(Assignment, face_id)
+        prev_pid = None if current is None else current.person_id
+        previous = (
+            None if current is None else {"person": current.person_id, "origin": current.origin}
+        )
+        label = _label(s.get(Person, person_id), person_id)
+        if same:
+            if current is None:
+                s.add(
+                    Assignment(
+                        face_id=face_id, person_id=person_id, origin=AssignmentOrigin.CONFIRMED
+                    )
+                )
+            else:
+                current.person_id, current.origin = person_id, AssignmentOrigin.CONFIRMED
+                current.assigned_at = _now()
+            kind, message = DecisionKind.FACE_IS_PERSON, f"Face {face_id} is {label}."
+        else:
+            if current is not None and current.person_id == person_id:
+                s.delete(current)
+            kind, message = DecisionKind.FACE_NOT_PERSON, f"Face {face_id} is not {label}."
+        dec = record(
+            s,
+            kind,
+            face_id=face_id,
+            person_id=person_id,
+            distance=d,
+            embedder=embedder,
+            question=qid,
+            details={"previous": previous},
+        )
+        s.flush()
+        touched = {person_id} | ({prev_pid} if prev_pid is not None else set())
+        refresh_people_stats(sqlite_connection(s), touched)
+        return AnswerResult(message, [dec.id])
+
+
+def _answer_same(
+    library: Library, embedder: str, qid: str, a: int, b: int, same: bool
+) -> AnswerResult:
+    with library.session() as s:
+        d = _people_distance(s, embedder, a, b)
+        pa, pb = s.get(Person, a), s.get(Person, b)
+        assert pa is not None and pb is not None
+        if not same:
+            dec = record(
+                s,
+                DecisionKind.DIFFERENT_PEOPLE,
+                person_id=a,
+                other_person_id=b,
+                distance=d,
+                embedder=embedder,
+                question=qid,
+            )
+            s.flush()
+            return AnswerResult(
+                f"{_label(pa, a)} and {_label(pb, b)} are different people.", [dec.id]
+            )
+        # Keep the named one, else the larger one.
+        counts = Counter(
+            s.scalars(select(Assignment.person_id).where(Assignment.person_id.in_([a, b])))
+        )
+        keep, other = (a, b)
+        if (pb.name and not pa.name) or (not pa.name and counts[b] > counts[a]):
+            keep, other = b, a
+    kept = merge_people(library, keep, other, distance=d, embedder=embedder, question=qid)
+    return AnswerResult(f"Merged person {other} into {_label(kept, kept.id)}.")
+
+
+def _answer_who(
+    library: Library, qid: str, person_id: int, reply: str, name: str | None
+) -> AnswerResult:
+    if not name:
+        if reply == "no":
+            with library.session() as s:
+                dec = record(s, DecisionKind.SKIP, question=qid, value="no name")
+                s.flush()
+                return AnswerResult("Left unnamed.", [dec.id])
+        raise UsageError(f'Question {qid} ("Who is this?") is answered with --name NAME.')
+    with library.session() as s:
+        other = s.scalar(select(Person).where(Person.name == name.strip()))
+        other_id = None if other is None or other.id == person_id else other.id
+    if other_id is not None:
+        # The name is someone's already: the user says these are the same person.
+        kept = merge_people(library, other_id, person_id, question=qid)
+        return AnswerResult(f"Person {person_id} joined {_label(kept, kept.id)}.")
+    person = name_person(library, person_id, name, question=qid)
+    return AnswerResult(f"Person {person_id} is now {person.name}.")
+
+
+# --- removing a face from a person (the page's "not this person") --------------------
+
+
+def remove_face(library: Library, config: Config, embedder: str, face_id: int) -> AnswerResult:
+    """The face is not its person: a FACE_NOT_PERSON answer for its current person."""
+    with library.session() as s:
+        current = s.get(Assignment, face_id)
+        if current is None:
+            raise UsageError(f"Face {face_id} belongs to no person.")
+        pid = current.person_id
+    return answer(library, config, embedder, f"face:{face_id}:{pid}", "no")
+
+
+# --- undo ------------------------------------------------------------------------------
+
+
+def undo(
+    library: Library, config: Config, embedder: str | None, decision_id: int | None = None
+) -> str:
+    """Take back the newest answer (or `decision_id`): its effect is reversed and it
+    stops counting for grouping and thresholds; it stays in the history as undone."""
+    with library.session() as s:
+        query = select(Decision).where(Decision.undone_at.is_(None))
+        if decision_id is not None:
+            query = query.where(Decision.id == decision_id)
+        dec = s.scalar(query.order_by(Decision.id.desc()).limit(1))
+        if dec is None:
+            if decision_id is not None:
+                raise NotFoundError(f"No answer {decision_id} to undo (or it was undone already).")
+            raise UsageError("Nothing to undo.")
+        message = _reverse(s, dec)
+        dec.undone_at = _now()
+        if embedder is not None:
+            thresholds.learn(s, config, embedder)
+        return message
+
+
+def _reverse(s: Session, dec: Decision) -> str:
+    kind, details = DecisionKind(dec.kind), dec.details or {}
+    conn = sqlite_connection
+    if kind in (DecisionKind.FACE_IS_PERSON, DecisionKind.FACE_NOT_PERSON):
+        previous = details.get("previous")
+        current = s.get(Assignment, dec.face_id) if dec.face_id is not None else None
+        touched = {p for p in (dec.person_id, current.person_id if current else None) if p}
+        if kind == DecisionKind.FACE_IS_PERSON and current is not None:
+            s.delete(current)
+            current = None
+        if previous and current is None and s.get(Person, previous["person"]) is not None:
+            s.flush()
+            s.add(
+                Assignment(
+                    face_id=dec.face_id, person_id=previous["person"], origin=previous["origin"]
+                )
+            )
+            touched.add(previous["person"])
+        refresh_people_stats(conn(s), touched)
+        verb = "is" if kind == DecisionKind.FACE_IS_PERSON else "is not"
+        return f"Undone: face {dec.face_id} {verb} person {dec.person_id}."
+    if kind == DecisionKind.SAME_PERSON:
+        return _unmerge(s, dec, details)
+    if kind == DecisionKind.NAME:
+        person = s.get(Person, dec.person_id) if dec.person_id else None
+        if person is not None:
+            previous_name = details.get("previous")
+            if previous_name and s.scalar(select(Person).where(Person.name == previous_name)):
+                raise UsageError(
+                    f'Cannot undo: the name "{previous_name}" now belongs to someone else.'
+                )
+            person.name = previous_name
+        return f"Undone: the name of person {dec.person_id}."
+    if kind == DecisionKind.HIDE:
+        person = s.get(Person, dec.person_id) if dec.person_id else None
+        if person is not None:
+            person.hidden = bool(details.get("previous", dec.value != "hide"))
+        return f"Undone: hiding person {dec.person_id}."
+    if kind == DecisionKind.DIFFERENT_PEOPLE:
+        return f"Undone: people {dec.person_id} and {dec.other_person_id} are different."
+    return f"Undone: {dec.question or dec.kind}."
+
+
+def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
+    keep = s.get(Person, dec.person_id) if dec.person_id else None
+    other_id = details.get("other_id")
+    if keep is None or other_id is None:
+        raise UsageError("Cannot undo this merge: the person it kept no longer exists.")
+    restored = Person(id=other_id) if s.get(Person, other_id) is None else Person()
+    restored.hidden = bool(details.get("other_hidden"))
+    s.add(restored)
+    s.flush()
+    if details.get("name_moved"):
+        keep.name = None
+        s.flush()
+    restored.name = details.get("other_name")
+    faces = [int(f) for f in details.get("faces", [])]
+    for start in range(0, len(faces), 500):
+        for a in s.scalars(
+            select(Assignment).where(
+                Assignment.face_id.in_(faces[start : start + 500]),
+                Assignment.person_id == keep.id,
+            )
+        ):
+            a.person_id = restored.id
+    for did in details.get("decisions_person", []):
+        d = s.get(Decision, did)
+        if d is not None and d.person_id == keep.id:
+            d.person_id = restored.id
+    for did in details.get("decisions_other", []):
+        d = s.get(Decision, did)
+        if d is not None and d.other_person_id == keep.id:
+            d.other_person_id = restored.id
+    refresh_people_stats(sqlite_connection(s), [keep.id, restored.id])
+    return f"Undone: the merge of person {restored.id} into {_label(keep, keep.id)}."
+
+
+def history(library: Library, limit: int = 20) -> list[Decision]:
+    with library.new_session() as s:
+        return list(s.scalars(select(Decision).order_by(Decision.id.desc()).limit(limit)))

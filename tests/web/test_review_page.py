@@ -1,0 +1,186 @@
+"""The review page in a real browser: headless Chromium (Debian's package) driven by
+Playwright; every action is checked in the database afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from photogroup.db.models import Assignment, Decision, DecisionKind
+from photogroup.pipeline.people import regroup
+from photogroup.pipeline.scan import Scanner
+from photogroup.web.server import make_server
+
+from ..conftest import make_photo
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRED = os.environ.get("PHOTOGROUP_BROWSER_TESTS") == "require"  # set by .ci/run
+
+
+def _browser_or_skip():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if REQUIRED:
+            raise
+        pytest.skip("playwright is not installed (pip install -e .[dev])")
+    if not os.path.exists(CHROMIUM):
+        if REQUIRED:
+            pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return sync_playwright
+
+
+class ByColour:
+    """Faces go to the nearest marker colour (the fake embedder's vectors)."""
+
+    def __init__(self, centres):
+        self.centres = centres
+
+    def fit(self, X):
+        self.labels_ = np.argmax(np.asarray(X) @ self.centres.T, axis=1)
+        return self
+
+
+@pytest.fixture
+def served(library, config, detector, embedder, tmp_path):
+    config.quality.min_quality = 0.0  # flat marker squares have no sharpness
+    config.review.who_min_faces = 2
+    root = tmp_path / "photos"
+    for i in range(3):
+        for c in ("red", "green", "blue"):
+            make_photo(root / f"{c}{i}.png", [(c, 20 + 15 * i, 30, 90)], size=(320, 240))
+    Scanner(library, config, detector, embedder).run([root])
+    with library.session() as s:
+        from photogroup.db.models import Embedding
+
+        V = np.stack([np.frombuffer(v, "<f4") for v in s.scalars(select(Embedding.vector))])
+    centres = np.stack([V[np.argmax(V[:, :3], axis=1) == c][0] for c in range(3)])
+    regroup(library, config, embedder.id, clusterer_factory=lambda: ByColour(centres))
+    server = make_server(library, config, embedder.id, port=0).start()
+    yield server
+    server.stop()
+
+
+def _people(library):
+    with library.session() as s:
+        return dict(s.execute(select(Assignment.face_id, Assignment.person_id)).all())
+
+
+def _decisions(library):
+    with library.session() as s:
+        return [
+            (d.kind, d.question, d.face_id, d.person_id, d.other_person_id)
+            for d in s.scalars(select(Decision).where(Decision.undone_at.is_(None)))
+        ]
+
+
+def test_answer_merge_and_remove_a_face_in_the_browser(served, library):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(served.url)
+
+        # 1. Answer the first question ("Who is this?" for a group: type a name).
+        page.wait_for_selector("#question-text")
+        qid = page.get_attribute("#question-text", "data-id")
+        assert qid and qid.startswith("who:")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.faces img')].every(i => i.naturalWidth > 0)"
+        )
+        page.fill("#name", "Rita")
+        page.click("#save")
+        page.wait_for_function(
+            f"() => document.querySelector('#question-text')?.dataset.id !== '{qid}'"
+        )
+        named = int(qid.split(":")[1])
+        assert ("name", qid, None, named, None) in _decisions(library)
+        # the next one is skipped with the keyboard
+        qid2 = page.get_attribute("#question-text", "data-id")
+        page.keyboard.press("s")
+        page.wait_for_function(
+            f"() => document.querySelector('#question-text')?.dataset.id !== '{qid2}'"
+            " || document.querySelector('#done')"
+        )
+        assert ("skip", qid2, None, None, None) in _decisions(library)
+
+        # 2. Merge two people from the people grid.
+        before = _people(library)
+        others = sorted(set(before.values()) - {named})
+        page.click("#tab-people")
+        page.click(f".card[data-person='{named}']")
+        page.wait_for_selector("#merge-other")
+        page.select_option("#merge-other", str(others[0]))
+        page.click("#merge")
+        page.wait_for_function("() => /Merged/.test(document.querySelector('#status').textContent)")
+        after = _people(library)
+        moved = [f for f, p in before.items() if p == others[0]]
+        assert moved and all(after[f] == named for f in moved)
+        assert any(d[0] == "same_person" and d[3] == named for d in _decisions(library))
+
+        # 3. Remove one face from the person ("not this person").
+        count = sum(1 for p in after.values() if p == named)
+        page.wait_for_function(f"() => document.querySelectorAll('.face').length === {count}")
+        face = int(page.get_attribute(".face", "data-face"))
+        page.click(f".face[data-face='{face}'] button.remove")
+        page.wait_for_function(f"() => document.querySelectorAll('.face').length === {count - 1}")
+        assert face not in _people(library)
+        assert (DecisionKind.FACE_NOT_PERSON, f"face:{face}:{named}", face, named, None) in [
+            (DecisionKind(d[0]), *d[1:]) for d in _decisions(library)
+        ]
+
+        # 4. Undo brings the face back.
+        page.click("#undo")
+        page.wait_for_function(f"() => document.querySelectorAll('.face').length === {count}")
+        assert _people(library)[face] == named
+        assert errors == []
+        browser.close()
+
+
+def test_the_api_refuses_forged_posts_and_paths(served, library):
+    base = f"http://127.0.0.1:{served.port}"
+
+    def request(path, data=None, headers=None):
+        req = urllib.request.Request(base + path, data=data, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    # no CSRF token: refused, nothing changed
+    status, _ = request("/api/undo", b"{}", {"Content-Type": "application/json"})
+    assert status == 403
+    # a wrong Host (DNS rebinding): refused
+    status, _ = request("/api/people", headers={"Host": "evil.example:80"})
+    assert status == 403
+    # paths never reach the filesystem: only ids are understood
+    for path in ("/face/../../etc/passwd", "/photo/%2e%2e%2fetc%2fpasswd.jpg", "/face/1.jpg/../x"):
+        status, body = request(path)
+        assert status == 404, path
+        assert b"root:" not in body
+    status, body = request("/face/999999.jpg")
+    assert status == 404 and b"No face" in body
+    status, body = request("/api/people")
+    assert status == 200 and json.loads(body)["people"]
+    assert _decisions(library) == []
