@@ -1,0 +1,85 @@
+"""The scriptable and terminal front ends of `photogroup review`, `undo`, `thresholds`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from photogroup.cli import cli, main
+from photogroup.db.models import Decision, Embedding
+from photogroup.pipeline.people import regroup
+from photogroup.pipeline.scan import Scanner
+
+from ..conftest import make_photo
+from ..web.test_review_page import ByColour
+
+
+@pytest.fixture
+def lib_args(library, config, detector, embedder, tmp_path):
+    """A library of marker photos in three groups, and the CLI arguments to use it."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[quality]\nmin_quality = 0.0\n[review]\nwho_min_faces = 2\n")
+    config.quality.min_quality = 0.0
+    root = tmp_path / "photos"
+    for i in range(3):
+        for c in ("red", "green", "blue"):
+            make_photo(root / f"{c}{i}.png", [(c, 20 + 15 * i, 30, 90)], size=(320, 240))
+    Scanner(library, config, detector, embedder).run([root])
+    with library.session() as s:
+        V = np.stack([np.frombuffer(v, "<f4") for v in s.scalars(select(Embedding.vector))])
+    centres = np.stack([V[np.argmax(V[:, :3], axis=1) == c][0] for c in range(3)])
+    regroup(library, config, embedder.id, clusterer_factory=lambda: ByColour(centres))
+    return ["--config", str(cfg), "--library", str(config.database_path())]
+
+
+def test_json_answer_thresholds_and_undo(lib_args, library, capsys):
+    assert main([*lib_args, "review", "--json"]) == 0
+    q = json.loads(capsys.readouterr().out)
+    assert q["kind"] == "who" and q["sides"][0]["faces"] and q["id"].startswith("who:")
+    assert main([*lib_args, "review", "--answer", q["id"], "yes", "--name", "Ann"]) == 0
+    assert "is now Ann" in capsys.readouterr().out
+    # answered: never asked again; answering twice is a usage error naming undo
+    assert main([*lib_args, "review", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] != q["id"]
+    assert main([*lib_args, "review", "--answer", q["id"], "yes", "--name", "Ann"]) == 2
+    assert "photogroup undo" in capsys.readouterr().err
+    assert main([*lib_args, "thresholds", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["kind"] for r in rows] == ["assign", "merge"]
+    assert all(r["source"] == "config" and r["in_force"] == 0.45 for r in rows)
+    assert main([*lib_args, "undo"]) == 0
+    assert "Undone" in capsys.readouterr().out
+    assert main([*lib_args, "review", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == q["id"]
+    assert main([*lib_args, "undo"]) == 2
+    assert "Nothing to undo" in capsys.readouterr().err
+
+
+def test_bad_answers_are_clear_errors(lib_args, capsys):
+    assert main([*lib_args, "review", "--answer", "who:1", "perhaps"]) == 2
+    assert "use yes, no or skip" in capsys.readouterr().err
+    assert main([*lib_args, "review", "--answer", "same:1", "yes"]) == 2
+    assert "not a question id" in capsys.readouterr().err
+
+
+def test_terminal_review_writes_contact_sheets_and_reads_keys(lib_args, library):
+    from PIL import Image
+
+    runner = CliRunner()
+    # first question: "Who is this?" -> type a name; second: skip with an empty name; then quit
+    result = runner.invoke(cli, [*lib_args, "review", "--terminal"], input="Bo\n\nq\n")
+    assert result.exit_code == 0, result.output
+    sheets = [
+        line.split("faces: ", 1)[1] for line in result.output.splitlines() if "faces: " in line
+    ]
+    assert len(sheets) >= 2
+    with Image.open(sheets[0]) as im:
+        assert im.width >= 128 and im.height >= 128
+    with library.session() as s:
+        kinds = [d.kind for d in s.scalars(select(Decision).order_by(Decision.id))]
+    assert kinds[:2] == ["name", "skip"]
+    assert "is now Bo" in result.output
