@@ -28,6 +28,10 @@ COMMANDS = (
     "review",
     "undo",
     "thresholds",
+    "identify",
+    "enroll",
+    "compare",
+    "draw",
 )
 
 

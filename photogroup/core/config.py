@@ -106,6 +106,7 @@ class PeopleConfig:
     regroup_after: int = 200
     min_faces_listed: int = 2
     merge_threshold: float = 0.45
+    compare_threshold: float = 0.59
 
     def clusterer_params(self) -> dict[str, Any]:
         """The keyword arguments of core.cluster.FaceClusterer."""

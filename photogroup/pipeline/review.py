@@ -403,7 +403,7 @@ class AnswerResult:
     thresholds: list[thresholds.ThresholdState] = field(default_factory=list)
 
 
-def _face_distance(s: Session, embedder: str, face_id: int, person_id: int) -> float | None:
+def face_distance(s: Session, embedder: str, face_id: int, person_id: int) -> float | None:
     member_ids = list(
         s.scalars(select(Assignment.face_id).where(Assignment.person_id == person_id))
     )
@@ -421,7 +421,7 @@ def _face_distance(s: Session, embedder: str, face_id: int, person_id: int) -> f
     return float(1.0 - sims.max())
 
 
-def _people_distance(s: Session, embedder: str, a: int, b: int) -> float | None:
+def people_distance(s: Session, embedder: str, a: int, b: int) -> float | None:
     from ..core.cluster import person_prototypes
 
     rows = s.execute(
@@ -489,7 +489,7 @@ def _answer_face(
     library: Library, embedder: str, qid: str, face_id: int, person_id: int, same: bool
 ) -> AnswerResult:
     with library.session() as s:
-        d = _face_distance(s, embedder, face_id, person_id)
+        d = face_distance(s, embedder, face_id, person_id)
         current = s.get(Assignment, face_id)
         prev_pid = None if current is None else current.person_id
         previous = (
@@ -531,7 +531,7 @@ def _answer_same(
     library: Library, embedder: str, qid: str, a: int, b: int, same: bool
 ) -> AnswerResult:
     with library.session() as s:
-        d = _people_distance(s, embedder, a, b)
+        d = people_distance(s, embedder, a, b)
         pa, pb = s.get(Person, a), s.get(Person, b)
         assert pa is not None and pb is not None
         if not same:

@@ -27,12 +27,10 @@ import numpy as np
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ..core.align import align_face
 from ..core.config import Config
-from ..core.detect import downscale_factor, filter_detections
 from ..core.errors import ImageError
 from ..core.progress import NullProgress, Progress
-from ..core.quality import quality_score, quality_signals
+from ..core.quality import quality_score
 from ..core.types import Detection, Detector, Embedder, FloatArray, ImageArray
 from ..crawl.images import DecodedPhoto, decode_photo, file_hash
 from ..crawl.walker import FileEntry, walk
@@ -47,6 +45,7 @@ from ..db.models import (
     ScanStatus,
 )
 from ..db.stats import refresh_people_stats
+from .faces import FaceAnalyser, FaceData
 
 
 def _now() -> datetime:
@@ -123,18 +122,9 @@ class _Result:
 
 
 @dataclass
-class _FaceData:
-    detection: Detection
-    crop: ImageArray
-    signals: dict[str, float]
-    face_id: int | None = None  # an existing face that this detection continues
-    vector: FloatArray | None = None
-
-
-@dataclass
 class _PendingPhoto:
     result: _Result
-    faces: list[_FaceData]
+    faces: list[FaceData]
 
 
 def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -163,6 +153,7 @@ class Scanner:
         self.config = config
         self.detector = detector
         self.embedder = embedder
+        self.faces = FaceAnalyser(config, detector, embedder)
         self.progress: Progress = progress or NullProgress()
         self.prefetch = max(prefetch, config.scan.workers * 2)
         self.summary = ScanSummary()
@@ -370,36 +361,10 @@ class Scanner:
                     fut.cancel()
 
     def _detect(self, decoded: DecodedPhoto) -> list[Detection]:
-        """Detections in upright full-size pixels, filtered by size and confidence."""
-        det_cfg = self.config.detection
-        image = decoded.image
-        h, w = image.shape[:2]
-        factor = downscale_factor(w, h, det_cfg.max_side)
-        if factor < 1.0:
-            from PIL import Image
+        return self.faces.detect(decoded)
 
-            small = Image.fromarray(image).resize(
-                (max(1, round(w * factor)), max(1, round(h * factor))),
-                Image.Resampling.BILINEAR,
-            )
-            det_image = np.asarray(small)
-        else:
-            det_image = image
-        (found,) = self.detector.detect([det_image])
-        to_full = 1.0 / (decoded.scale * factor)
-        return filter_detections(
-            [d.scaled(to_full) for d in found], det_cfg.min_face_size, det_cfg.min_confidence
-        )
-
-    def _crop(self, decoded: DecodedPhoto, landmarks: Iterable[Iterable[float]]) -> ImageArray:
-        pts = np.asarray(list(landmarks), dtype=np.float64) * decoded.scale
-        e = self.embedder
-        return align_face(decoded.image, pts, e.template, e.input_size)
-
-    def _face_data(self, decoded: DecodedPhoto, detection: Detection) -> _FaceData:
-        crop = self._crop(decoded, detection.landmarks)
-        signals = quality_signals(detection, crop, decoded.width, decoded.height)
-        return _FaceData(detection, crop, signals)
+    def _face_data(self, decoded: DecodedPhoto, detection: Detection) -> FaceData:
+        return self.faces.face_data(decoded, detection)
 
     def _process(self, items: list[_Item]) -> None:
         if not items:
@@ -468,13 +433,7 @@ class Scanner:
     # -- stage 3: embed and write ----------------------------------------------
 
     def _embed(self, crops: list[ImageArray]) -> FloatArray:
-        if not crops:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        batch = self.config.embedding.batch_size
-        parts = [
-            self.embedder.embed(np.stack(crops[i : i + batch])) for i in range(0, len(crops), batch)
-        ]
-        return np.concatenate(parts).astype(np.float32)
+        return self.faces.embed(crops)
 
     def _flush(self, pending: list[_PendingPhoto]) -> None:
         if not pending:
@@ -555,7 +514,7 @@ class Scanner:
 
     @staticmethod
     def _match_old_faces(
-        new: list[_FaceData],
+        new: list[FaceData],
         old: list[Face],
         decoded: DecodedPhoto,
         old_size: tuple[int | None, int | None],

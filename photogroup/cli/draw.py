@@ -1,0 +1,37 @@
+"""photogroup draw PHOTO [--out FILE]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..core.errors import UsageError
+from .context import AppContext
+from .progress import BarProgress
+
+
+@click.command("draw")
+@click.argument("photo", type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write (default: PHOTO's name + .faces.png in the current folder).",
+)
+@click.pass_obj
+def command(app: AppContext, photo: str, out: Path | None) -> None:
+    """Write a copy of PHOTO with every face's box, landmarks and name (or "unknown");
+    faces are numbered from the left, as enroll --face counts them."""
+    from ..pipeline.faces import FaceAnalyser
+    from ..pipeline.identify import Gallery, draw_faces, identify
+    from ..pipeline.models import load_models
+
+    library, config = app.library(create=True), app.config
+    detector, embedder = load_models(config, BarProgress(None).message)
+    gallery = Gallery.of_library(library, config, embedder.id)
+    (result,) = identify(FaceAnalyser(config, detector, embedder), gallery, [photo])
+    if result.error:
+        raise UsageError(f"Cannot read {photo!r}: {result.error}")
+    target = out or Path(f"{Path(photo).stem}.faces.png")
+    draw_faces(photo, result.faces, target)
+    click.echo(f"{target}: {len(result.faces)} face(s)")

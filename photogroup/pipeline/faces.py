@@ -1,0 +1,97 @@
+"""Faces of one decoded photo: detect, align, score and embed.
+
+The one code path shared by `scan` (which stores the results) and by `identify`,
+`enroll`, `compare` and `draw` (which use them on any photo): same detector
+settings, same alignment template, same quality signals, same embedder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.align import align_face
+from ..core.config import Config
+from ..core.detect import downscale_factor, filter_detections
+from ..core.quality import quality_score, quality_signals
+from ..core.types import Detection, Detector, Embedder, FloatArray, ImageArray
+from ..crawl.images import DecodedPhoto, decode_photo
+
+
+@dataclass
+class FaceData:
+    detection: Detection
+    crop: ImageArray
+    signals: dict[str, float]
+    face_id: int | None = None  # an existing face that this detection continues (scan)
+    vector: FloatArray | None = None
+
+
+class FaceAnalyser:
+    def __init__(self, config: Config, detector: Detector, embedder: Embedder) -> None:
+        self.config = config
+        self.detector = detector
+        self.embedder = embedder
+
+    def detect(self, decoded: DecodedPhoto) -> list[Detection]:
+        """Detections in upright full-size pixels, filtered by size and confidence."""
+        det_cfg = self.config.detection
+        image = decoded.image
+        h, w = image.shape[:2]
+        factor = downscale_factor(w, h, det_cfg.max_side)
+        if factor < 1.0:
+            from PIL import Image
+
+            small = Image.fromarray(image).resize(
+                (max(1, round(w * factor)), max(1, round(h * factor))),
+                Image.Resampling.BILINEAR,
+            )
+            det_image = np.asarray(small)
+        else:
+            det_image = image
+        (found,) = self.detector.detect([det_image])
+        to_full = 1.0 / (decoded.scale * factor)
+        return filter_detections(
+            [d.scaled(to_full) for d in found], det_cfg.min_face_size, det_cfg.min_confidence
+        )
+
+    def crop(self, decoded: DecodedPhoto, landmarks: Iterable[Iterable[float]]) -> ImageArray:
+        pts = np.asarray(list(landmarks), dtype=np.float64) * decoded.scale
+        e = self.embedder
+        return align_face(decoded.image, pts, e.template, e.input_size)
+
+    def face_data(self, decoded: DecodedPhoto, detection: Detection) -> FaceData:
+        crop = self.crop(decoded, detection.landmarks)
+        signals = quality_signals(detection, crop, decoded.width, decoded.height)
+        return FaceData(detection, crop, signals)
+
+    def embed(self, crops: list[ImageArray]) -> FloatArray:
+        if not crops:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        batch = self.config.embedding.batch_size
+        parts = [
+            self.embedder.embed(np.stack(crops[i : i + batch])) for i in range(0, len(crops), batch)
+        ]
+        return np.concatenate(parts).astype(np.float32)
+
+    def quality(self, signals: dict[str, float]) -> float:
+        return quality_score(signals, self.config.quality.ramps())
+
+    def analyse(self, path: str) -> tuple[DecodedPhoto, list[FaceData]]:
+        """Decode `path` (raises ImageError) and return its faces, embedded, left to right."""
+        decoded = decode_photo(path, self.config.detection.max_side)
+        faces = [self.face_data(decoded, d) for d in self.detect(decoded)]
+        faces.sort(key=lambda f: (f.detection.box[0], f.detection.box[1]))
+        for f, v in zip(faces, self.embed([f.crop for f in faces]), strict=True):
+            f.vector = v
+        return decoded, faces
+
+
+def vectors_of(faces: list[FaceData]) -> FloatArray:
+    """The embeddings of analysed faces as one (n, d) array."""
+    vecs = [f.vector for f in faces if f.vector is not None]
+    if len(vecs) != len(faces):
+        raise ValueError("faces must be embedded first (FaceAnalyser.analyse)")
+    return np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, 1), np.float32)
