@@ -294,3 +294,42 @@ def test_a_scan_ended_by_an_unexpected_error_is_recorded_as_failed(
     with library.session() as s:
         run = s.scalar(select(ScanRun))
         assert run.status == "failed" and "out of memory" in run.message
+
+
+def test_missing_or_emptied_root_never_deletes_names_or_decisions(
+    library, config, detector, embedder, tmp_path
+):
+    from photogroup.db.models import Decision, Person
+    from photogroup.pipeline.people import name_person, regroup
+    from photogroup.pipeline.review import answer
+
+    config.quality.min_quality = 0.0
+    root = tmp_path / "disk"
+    for i in range(4):
+        make_photo(root / f"p{i}.png", [("red", 20 + 10 * i, 30, 80)], size=(320, 240))
+    scan(library, config, detector, embedder, root)
+    regroup(library, config, embedder.id)
+    with library.session() as s:
+        pid = s.scalar(select(Person.id))
+        face = s.scalar(select(Face.id))
+    name_person(library, pid, "Ann")
+    answer(library, config, embedder.id, f"face:{face}:{pid}", "yes")
+
+    def kept() -> tuple[list, int, int]:
+        with library.session() as s:
+            names = [p.name for p in s.scalars(select(Person))]
+            decisions = s.scalar(select(func.count(Decision.id)))
+            ok = s.scalar(select(func.count(Photo.id)).where(Photo.status == "ok"))
+        return names, decisions, ok
+
+    assert kept() == (["Ann"], 2, 4)
+    shutil.move(root, tmp_path / "unplugged")  # the disk is unmounted
+    sm = scan(library, config, detector, embedder, root)
+    assert sm.missing_roots == [str(root)] and kept() == (["Ann"], 2, 4)
+    root.mkdir()  # the mount point is back, empty
+    sm = scan(library, config, detector, embedder, root)
+    assert sm.kept_roots and kept() == (["Ann"], 2, 4)
+    # only --prune marks the photos missing; the name and the answers stay
+    scan(library, config, detector, embedder, root, prune=True)
+    regroup(library, config, embedder.id)
+    assert kept() == (["Ann"], 2, 0)

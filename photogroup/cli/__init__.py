@@ -32,6 +32,7 @@ COMMANDS = (
     "enroll",
     "compare",
     "draw",
+    "check",
 )
 
 

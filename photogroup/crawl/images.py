@@ -121,6 +121,12 @@ def decode_photo(path: str, max_side: int, content_hash: str | None = None) -> D
     _register_heif()
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
+        if os.path.getsize(path) == 0:
+            raise ImageError(
+                path,
+                "the file is empty (0 bytes): an interrupted copy or download? Copy it again",
+                kind="empty",
+            )
         digest = content_hash or file_hash(path)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

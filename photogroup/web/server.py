@@ -4,7 +4,7 @@ Safety (the page can rename, merge and hide people):
 - it binds 127.0.0.1 unless `[review] host` says otherwise, and then every request
   must carry the access token printed with the address (kept in a cookie after
   the first visit);
-- the Host header must name this server (no DNS rebinding);
+- on 127.0.0.1 the Host header must name this server (no DNS rebinding);
 - requests that change anything are POSTs with a JSON body and the page's CSRF
   token in the X-CSRF-Token header;
 - images are served by face or photo id only: no path from a request reaches
@@ -257,10 +257,12 @@ def _handler_class(server: ReviewServer) -> type[BaseHTTPRequestHandler]:
 
         def _guard(self, query: dict[str, list[str]]) -> str | None:
             """Checks every request; returns a cookie to set (first visit with the token)."""
-            if self.headers.get("Host", "") not in server.allowed_hosts():
-                raise _Reply(HTTPStatus.FORBIDDEN, "Unknown Host header.")
             if server.access_token is None:
+                # Loopback: the Host must name this server (no DNS rebinding).
+                if self.headers.get("Host", "") not in server.allowed_hosts():
+                    raise _Reply(HTTPStatus.FORBIDDEN, "Unknown Host header.")
                 return None
+            # Any other address: the access token decides, whatever the Host.
             cookie = SimpleCookie(self.headers.get("Cookie", ""))
             given = query.get("token", [None])[0] or (
                 cookie["photogroup"].value if "photogroup" in cookie else None

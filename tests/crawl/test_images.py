@@ -73,7 +73,7 @@ def test_odd_modes(tmp_path):
 
 @pytest.mark.parametrize(
     "content,kind",
-    [(b"", "not_image"), (b"hello, I am text", "not_image")],
+    [(b"", "empty"), (b"hello, I am text", "not_image")],
 )
 def test_bad_files_give_image_errors(tmp_path, content, kind):
     path = tmp_path / "bad.jpg"

@@ -184,3 +184,24 @@ def test_the_api_refuses_forged_posts_and_paths(served, library):
     status, body = request("/api/people")
     assert status == 200 and json.loads(body)["people"]
     assert _decisions(library) == []
+
+
+def test_another_address_requires_the_access_token(library, config, embedder):
+    server = make_server(library, config, "fake-embedder-v1", host="0.0.0.0", port=0).start()
+    try:
+        assert server.access_token and f"?token={server.access_token}" in server.url
+        base = f"http://127.0.0.1:{server.port}"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + "/api/people")
+        assert refused.value.code == 401
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(base + "/api/people?token=wrong")
+        with urllib.request.urlopen(f"{base}/?token={server.access_token}") as r:
+            cookie = r.headers["Set-Cookie"]
+            assert r.status == 200 and "HttpOnly" in cookie
+        # the cookie from the first visit is enough afterwards
+        req = urllib.request.Request(base + "/api/people", headers={"Cookie": cookie.split(";")[0]})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200
+    finally:
+        server.stop()

@@ -1,0 +1,121 @@
+"""`photogroup check`: SQLite's own integrity checks and photogroup's consistency rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..db.library import Library, sqlite_connection
+from ..db.stats import refresh_people_stats, stale_people_stats
+
+
+@dataclass
+class Problem:
+    kind: str
+    message: str
+    count: int
+    examples: list[Any] = field(default_factory=list)
+    repairable: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "count": self.count,
+            "examples": self.examples[:10],
+            "repairable": self.repairable,
+        }
+
+
+# (kind, message, SQL returning offending rows, repair SQL or None)
+_RULES: list[tuple[str, str, str, str | None]] = [
+    (
+        "face_without_photo",
+        "faces whose photo is gone",
+        "SELECT f.id FROM faces f LEFT JOIN photos p ON p.id = f.photo_id WHERE p.id IS NULL",
+        None,
+    ),
+    (
+        "bad_embedding",
+        "embeddings whose stored size does not match their dimension",
+        "SELECT id FROM embeddings WHERE length(vector) != dim * 4",
+        None,
+    ),
+    (
+        "assignment_against_rejection",
+        "faces assigned to a person the user said they are not",
+        "SELECT a.face_id FROM assignments a JOIN decisions d ON d.face_id = a.face_id "
+        "AND d.person_id = a.person_id WHERE d.kind = 'face_not_person' AND d.undone_at IS NULL",
+        "DELETE FROM assignments WHERE origin = 'auto' AND face_id IN (SELECT a.face_id "
+        "FROM assignments a JOIN decisions d ON d.face_id = a.face_id AND d.person_id = "
+        "a.person_id WHERE d.kind = 'face_not_person' AND d.undone_at IS NULL)",
+    ),
+    (
+        "confirmation_not_applied",
+        "faces the user confirmed (or enrolled) that are not with that person",
+        "SELECT d.face_id FROM decisions d LEFT JOIN assignments a ON a.face_id = d.face_id "
+        "WHERE d.kind = 'face_is_person' AND d.undone_at IS NULL AND d.person_id IS NOT NULL "
+        "AND d.id = (SELECT max(d2.id) FROM decisions d2 WHERE d2.face_id = d.face_id "
+        "AND d2.kind IN ('face_is_person', 'face_not_person') AND d2.undone_at IS NULL) "
+        "AND (a.person_id IS NULL OR a.person_id != d.person_id)",
+        None,
+    ),
+    (
+        "different_people_merged",
+        "two people declared different that are now one",
+        "SELECT id FROM decisions WHERE kind = 'different_people' AND undone_at IS NULL "
+        "AND person_id = other_person_id",
+        None,
+    ),
+    (
+        "duplicate_name",
+        "names used by more than one person (case aside)",
+        "SELECT lower(name) FROM people WHERE name IS NOT NULL GROUP BY lower(name) "
+        "HAVING count(*) > 1",
+        None,
+    ),
+]
+
+
+def check(library: Library, repair: bool = False) -> list[Problem]:
+    """Every problem found (an empty list: all is well). With `repair`, the safe fixes
+    are applied: stale person figures are recomputed, automatic assignments that
+    contradict an answer are removed. User decisions are never changed."""
+    problems: list[Problem] = []
+    with library.session() as s:
+        conn = sqlite_connection(s)
+        integrity = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            problems.append(
+                Problem(
+                    "sqlite_integrity",
+                    "SQLite integrity check failed: restore a backup (*.bak next to the library)",
+                    len(integrity),
+                    integrity,
+                )
+            )
+        fk = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if fk:
+            problems.append(
+                Problem("foreign_keys", "rows pointing at rows that do not exist", len(fk), fk)
+            )
+        for kind, message, sql, fix in _RULES:
+            rows = [r[0] for r in conn.execute(sql)]
+            if rows:
+                problems.append(Problem(kind, message, len(rows), rows, fix is not None))
+                if repair and fix:
+                    conn.execute(fix)
+        stale = stale_people_stats(conn)
+        if stale:
+            problems.append(
+                Problem(
+                    "stale_person_figures",
+                    "people whose face/photo counts or cover are out of date",
+                    len(stale),
+                    stale,
+                    True,
+                )
+            )
+        if repair and problems:
+            refresh_people_stats(conn)
+    return problems
