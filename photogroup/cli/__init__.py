@@ -33,6 +33,7 @@ COMMANDS = (
     "compare",
     "draw",
     "check",
+    "serve",
 )
 
 

@@ -15,7 +15,10 @@ from .context import AppContext
 @click.pass_obj
 def command(app: AppContext, as_json: bool) -> None:
     """What the library holds and how the last scan went."""
+    from ..pipeline.schedule import service_state
+
     st = library_status(app.library())
+    st["service"] = service_state(app.database)
     if as_json:
         click.echo(json.dumps(st, ensure_ascii=False))
         return
@@ -29,6 +32,14 @@ def command(app: AppContext, as_json: bool) -> None:
         f"Faces: {st['faces']} ({st['assigned_faces']} in people); people: {st['people']} "
         f"({st['named_people']} named)"
     )
+    service = st["service"]
+    if service:
+        click.echo(
+            f"Service: photogroup serve (pid {service['pid']}) scans every "
+            f"{service['interval_minutes']:g} min; "
+            + ("scanning now." if service["running"] else f"next scan {service['next_run']}.")
+            + (f" Last: {service['last_result']}" if service.get("last_result") else "")
+        )
     run = st["last_scan"]
     if run is None:
         click.echo("No scan yet.")

@@ -66,6 +66,7 @@ class EmbeddingConfig:
     model: str = "facenet"
     weights: str = ""
     batch_size: int = 64
+    gpu_batch_size: int = 256
 
 
 @dataclass
@@ -131,6 +132,12 @@ class ReviewConfig:
 
 
 @dataclass
+class ServeConfig:
+    scan_every_minutes: float = 1440.0
+    scan_on_start: bool = False
+
+
+@dataclass
 class Config:
     library: LibraryConfig = field(default_factory=LibraryConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -139,6 +146,7 @@ class Config:
     people: PeopleConfig = field(default_factory=PeopleConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     source: list[Path] = field(default_factory=list)
     """The files this configuration was read from, defaults first."""
 
@@ -243,6 +251,11 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"[review] target_precision must lie between 0.5 and 1 (say 0.99), "
             f"got {r.target_precision}."
+        )
+    if config.serve.scan_every_minutes < 0:
+        raise ConfigError(
+            "[serve] scan_every_minutes must be 0 (no scheduled scans) or more, "
+            f"got {config.serve.scan_every_minutes}."
         )
     if not 0 <= r.port <= 65535:
         raise ConfigError(f"[review] port must be 0 (any free port) to 65535, got {r.port}.")

@@ -28,10 +28,17 @@ def make_embedder(name: str, weights: Path | None = None, batch_size: int = 64) 
     )
 
 
-def make_detector() -> Detector:
+def gpu_device() -> str | None:
+    """'GPU:0' when TensorFlow sees a GPU, else None (imports TensorFlow)."""
+    import tensorflow as tf
+
+    return "GPU:0" if tf.config.list_physical_devices("GPU") else None
+
+
+def make_detector(device: str = "CPU:0") -> Detector:
     from .detector import MTCNNDetector
 
-    return MTCNNDetector()
+    return MTCNNDetector(device=device)
 
 
 def resolve_weights(

@@ -78,7 +78,9 @@ def photo_preview(path: str, max_side: int = 1600) -> Any:
     from PIL import Image
 
     decoded = _decoded(path, max_side)
-    return Image.fromarray(decoded.image)
+    image = Image.fromarray(decoded.image)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
 
 
 def jpeg_bytes(image: Any, quality: int = 85) -> bytes:

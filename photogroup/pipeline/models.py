@@ -13,8 +13,13 @@ def load_models(
 ) -> tuple[Detector, Embedder]:
     """The detector and the embedder of `config`; weights are provisioned (FaceNet)
     or located now, so a missing file is reported before any work starts."""
-    from ..ml.registry import make_detector, make_embedder, resolve_weights
+    from ..ml.registry import gpu_device, make_detector, make_embedder, resolve_weights
 
     name = config.embedding.model
     weights = resolve_weights(name, config.weights_path(), message)
+    gpu = gpu_device()
+    if gpu:
+        message(f"TensorFlow sees a GPU: the models run on {gpu}.")
+        batch = config.embedding.gpu_batch_size
+        return make_detector(gpu), make_embedder(name, weights, batch)
     return make_detector(), make_embedder(name, weights, config.embedding.batch_size)

@@ -96,6 +96,7 @@ def make_server(
 class ReviewServer:
     def __init__(self, state: ReviewState, host: str, port: int) -> None:
         self.state = state
+        self.scheduler: Any = None  # pipeline.schedule.Scheduler, set by `photogroup serve`
         self.csrf = secrets.token_urlsafe(24)
         self.access_token = None if host in LOOPBACK else secrets.token_urlsafe(24)
         self.write_lock = threading.Lock()
@@ -134,6 +135,24 @@ class ReviewServer:
         st = self.state
         if path == "/":
             return "text/html; charset=utf-8", _page(self.csrf)
+        if path == "/api/status":
+            from ..pipeline.status import library_status
+
+            return "json", {
+                "library": library_status(st.library),
+                "schedule": None if self.scheduler is None else self.scheduler.status(),
+            }
+        if path == "/api/photos":
+            from ..pipeline.query import find_photos
+
+            found = find_photos(
+                st.library,
+                [p for p in query.get("person", []) if p.strip()],
+                [p for p in query.get("without", []) if p.strip()],
+                query.get("from", [""])[0] or None,
+                query.get("to", [""])[0] or None,
+            )
+            return "json", {"count": len(found), "photos": [r.as_json() for r in found[:500]]}
         if path == "/api/question":
             q, left = st.next()
             return "json", {"question": None if q is None else q.as_json(), "open": left}
@@ -155,7 +174,9 @@ class ReviewServer:
             return "image/jpeg", crops.jpeg_bytes(crops.face_crop(photo, box, size))
         m = re.fullmatch(r"/photo/(\d+)\.jpg", path)
         if m:
-            return "image/jpeg", crops.jpeg_bytes(crops.photo_preview(self._photo(int(m[1]))))
+            side = min(max(int(query.get("max", ["1600"])[0] or 1600), 64), 2048)
+            preview = crops.photo_preview(self._photo(int(m[1])), side)
+            return "image/jpeg", crops.jpeg_bytes(preview)
         raise _Reply(HTTPStatus.NOT_FOUND, f"No page {path}.")
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +194,11 @@ class ReviewServer:
                 )
                 st.answered()
                 return {"message": result.message}
+            if path == "/api/scan":
+                if self.scheduler is None:
+                    raise _Reply(HTTPStatus.CONFLICT, "Scans are not scheduled by this server.")
+                self.scheduler.run_now()
+                return {"message": "A scan starts now (unless one is running)."}
             if path == "/api/undo":
                 message = review.undo(lib, cfg, emb)
                 st.filled = False  # an undone answer may reopen a question

@@ -345,3 +345,23 @@ def test_mtcnn_pyramid_goes_below_pnet_window_above_20() -> None:
     assert all(smallest(s, 12) >= 12 for s in sides)
     assert all(smallest(s, 29) < 12 for s in sides)
     assert all(smallest(s, 40) < 12 for s in sides)
+
+
+def test_models_go_to_the_gpu_when_tensorflow_sees_one(monkeypatch, tmp_path):
+    """No GPU here: TensorFlow's answer is replaced, the rest is the real wiring."""
+    import photogroup.ml.registry as registry
+    from photogroup.core.config import load_config
+    from photogroup.pipeline.models import load_models
+
+    config = load_config()
+    config.embedding.weights = str(tmp_path / "w.h5")
+    (tmp_path / "w.h5").write_bytes(b"")
+    monkeypatch.setattr(registry, "resolve_weights", lambda name, override, message: override)
+    said: list[str] = []
+    monkeypatch.setattr(registry, "gpu_device", lambda: "GPU:0")
+    detector, embedder = load_models(config, said.append)
+    assert detector.device == "GPU:0" and embedder.batch_size == config.embedding.gpu_batch_size
+    assert any("GPU:0" in m for m in said)
+    monkeypatch.setattr(registry, "gpu_device", lambda: None)
+    detector, embedder = load_models(config, said.append)
+    assert detector.device == "CPU:0" and embedder.batch_size == config.embedding.batch_size

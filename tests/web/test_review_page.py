@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import urllib.error
 import urllib.request
 
@@ -205,3 +206,67 @@ def test_another_address_requires_the_access_token(library, config, embedder):
             assert r.status == 200
     finally:
         server.stop()
+
+
+def test_service_page_search_status_and_a_scheduled_scan(
+    served, library, config, detector, embedder, tmp_path
+):
+    """`photogroup serve`'s page: photos of a person found through the search form,
+    the schedule's status shown, and "Scan now" runs a real (fake-model) scan."""
+    from photogroup.pipeline.people import name_person
+    from photogroup.pipeline.query import find_photos
+    from photogroup.pipeline.schedule import Scheduler
+
+    sync_playwright = _browser_or_skip()
+    someone = sorted(set(_people(library).values()))[0]
+    name_person(library, someone, "Rita")
+    new_root = tmp_path / "photos"
+    make_photo(new_root / "late.png", [("red", 40, 40, 90)], size=(320, 240))
+    scans: list[int] = []
+
+    def job() -> str:
+        sm = Scanner(library, config, detector, embedder).run([new_root])
+        scans.append(sm.new)
+        return f"{sm.new} new"
+
+    served.scheduler = Scheduler(job, interval_s=3600).start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            page = browser.new_page()
+            page.goto(served.url)
+            page.wait_for_function(
+                "() => /next/.test(document.querySelector('#scan-status').textContent)"
+            )
+            page.click("#tab-photos")
+            page.fill("#with", "Rita")
+            page.click("#find")
+            want = len(find_photos(library, ["Rita"]))
+            page.wait_for_function(
+                f"() => document.querySelectorAll('.card.photo').length === {want}"
+            )
+            assert page.text_content("#found") == f"{want} photo(s)"
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.card.photo img')].every(i => i.naturalWidth > 0)"
+            )
+            # an unknown name is a clear message, not a crash
+            page.fill("#with", "Nobody")
+            page.click("#find")
+            page.wait_for_function(
+                "() => /No person named/.test(document.querySelector('#found').textContent)"
+            )
+            page.click("#scan-now")
+            deadline = time.monotonic() + 20
+            while not scans and time.monotonic() < deadline:
+                time.sleep(0.1)
+            browser.close()
+    finally:
+        served.scheduler.stop()
+    assert scans == [1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{served.port}/api/status") as r:
+        st = json.loads(r.read())
+    assert st["schedule"]["runs"] == 1 and st["schedule"]["last_result"] == "1 new"
+    assert st["library"]["last_scan"]["new"] == 1
