@@ -12,6 +12,8 @@ tests/ml/test_detector.py):
   real photos got a face (109 raised, 91 returned []). The product's minimum
   face size is therefore applied after detection
   (`photogroup.core.detect.filter_detections`); mtcnn keeps its default, 20 px.
+  (With the networks compiled by `_Compiled` the same level fails inside
+  TensorFlow's convolution instead; still no face.)
 * A list of images in one call is not a batch in the usual sense: mtcnn pads all
   images to the largest, runs every image through the largest image's pyramid
   and, when an image before another has no face, shifts the other's boxes by the

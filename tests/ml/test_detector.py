@@ -325,9 +325,20 @@ def test_mtcnn_min_face_size_above_20_finds_nothing(detector: MTCNNDetector) -> 
     ben, bio = _load(BEN), _load(BIOGRAPHY)
     assert len(model.detect_faces(ben)) == 1
     assert len(model.detect_faces(bio)) == 1
-    with pytest.raises(ValueError, match="empty output"):
-        model.detect_faces(ben, min_face_size=40)
-    assert model.detect_faces(bio, min_face_size=40) == []
+    import tensorflow as tf
+
+    def at_40(image: np.ndarray) -> list[Any]:
+        # Eager Keras raised "empty output" on `ben`; with the compiled networks (see
+        # _Compiled) TensorFlow's convolution fails on the same broken pyramid level
+        # ("would be negative") and mtcnn swallows it or raises it: no face either way.
+        try:
+            found: list[Any] = model.detect_faces(image, min_face_size=40)
+            return found
+        except (ValueError, tf.errors.InvalidArgumentError) as exc:
+            assert "empty output" in str(exc) or "would be negative" in str(exc)
+            return []
+
+    assert at_40(ben) == [] and at_40(bio) == []
 
 
 @pytest.mark.slow
