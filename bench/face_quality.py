@@ -188,7 +188,7 @@ def main() -> None:
     for gate in gates:
         f, f_before, kl, ko = f_score(gate)
         tag = " (gate off)" if gate == 0.0 else (" (config)" if gate == bar else "")
-        print(f"{gate:11.2f} {kl:14.3f} {ko:12.3f} {f:9.4f} {f_before:37.4f}{tag}")
+        print(f"{gate:11.2f} {kl:14.4f} {ko:12.3f} {f:9.5f} {f_before:37.5f}{tag}")
 
 
 def _complete(db: Path) -> bool:
