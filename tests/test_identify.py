@@ -134,3 +134,26 @@ def test_draw_keeps_the_size_and_changes_only_pixels_near_faces(enrolled, tmp_pa
             True
         )
     assert changed.any() and not (changed & ~near).any()
+
+
+def test_enrolling_names_the_matching_faces_already_in_the_library(tmp_path, capsys):
+    """A library of the five bbt group photos, then Sheldon enrolled from his crops:
+    the library's Sheldon faces join him and `photos --person Sheldon` finds them."""
+    if not BBT.is_dir():
+        pytest.skip("bbt_characters not found")
+    import shutil
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted(GROUP.glob("faceapi_bbt*.jpg")):
+        shutil.copy(p, photos / p.name)
+    lib = ["--library", str(tmp_path / "l.db")]
+    assert main([*lib, "scan", "--no-progress", str(photos)]) == 0
+    crops = sorted(str(p) for p in (BBT / "sheldon").glob("*.png"))
+    capsys.readouterr()
+    assert main([*lib, "enroll", "Sheldon", *crops]) == 0
+    assert "Sheldon" in capsys.readouterr().out
+    assert main([*lib, "photos", "--person", "Sheldon"]) == 0
+    found = {Path(line).name for line in capsys.readouterr().out.splitlines()}
+    group = {p.name for p in photos.iterdir()}
+    assert group <= found, sorted(found)  # Sheldon is in all five group photos

@@ -10,7 +10,9 @@ One engine for every front end (the web page, the terminal, `--json`/`--answer`)
 
 Questions are ranked by how much an answer is worth: the uncertainty of the
 calibrated P(same | distance) (1 at 0.5, 0 at 0 or 1) times log2(1 + the faces
-concerned), so the closest calls on the largest people come first. An answered
+concerned: the person's for "Is this X?", the smaller person's for "Same
+person?", whom a merge would move), so the closest calls on the largest people
+come first. An answered
 (or skipped) question is never asked again: every answer is a decision carrying
 its question id, kept forever, obeyed by grouping and assignment, and undone
 only by `undo`. Answers with a distance also teach the thresholds
@@ -329,7 +331,8 @@ def _same_questions(
         p = float(cal.p_same(d))
         if p <= _MIN_P:
             continue
-        size = model.sizes[a] + model.sizes[b]
+        # the faces a merge would move: the smaller side's
+        size = min(model.sizes[a], model.sizes[b])
         out.append(Question(qid, SAME, "Same person?", _uncertainty(p) * math.log2(1 + size), d, p))
     return out
 
