@@ -30,11 +30,11 @@ class QualityRamps:
     """Shorter side of the box, pixels of the full-size photo."""
     score: tuple[float, float] = (0.85, 0.95)
     """Detector confidence."""
-    sharpness: tuple[float, float] = (20.0, 40.0)
+    sharpness: tuple[float, float] = (15.0, 30.0)
     """Variance of the Laplacian of the 64x64 grey aligned crop."""
     frontal: tuple[float, float] = (0.0, 0.0)
     """1 - |yaw proxy|: nose offset from the eyes' midline over the eye distance."""
-    inside: tuple[float, float] = (0.95, 0.98)
+    inside: tuple[float, float] = (0.94, 0.965)
     """Share of the (1.2x enlarged) face box inside the photo."""
 
 
@@ -73,9 +73,9 @@ class EmbeddingConfig:
 class QualityConfig:
     size: list[float] = field(default_factory=lambda: [16.0, 24.0])
     score: list[float] = field(default_factory=lambda: [0.85, 0.95])
-    sharpness: list[float] = field(default_factory=lambda: [20.0, 40.0])
+    sharpness: list[float] = field(default_factory=lambda: [15.0, 30.0])
     frontal: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    inside: list[float] = field(default_factory=lambda: [0.95, 0.98])
+    inside: list[float] = field(default_factory=lambda: [0.94, 0.965])
     min_quality: float = 0.5
 
     def ramps(self) -> QualityRamps:
