@@ -154,16 +154,13 @@ def load_faces(db: Path) -> Faces:
     from sqlalchemy import select
 
     from photogroup.db.library import open_library
-    from photogroup.db.models import Embedding, Face, Photo, PhotoStatus, ScanRun
+    from photogroup.db.models import Embedding, Face, Photo, PhotoStatus
+    from photogroup.pipeline.people import embedder_id
 
     library = open_library(db, create=False)
     try:
+        embedder = embedder_id(library)
         with library.session() as s:
-            embedder = s.scalars(
-                select(ScanRun.embedder)
-                .where(ScanRun.embedder.is_not(None))
-                .order_by(ScanRun.id.desc())
-            ).first()
             photos = s.execute(
                 select(Photo.id, Photo.path, Photo.width, Photo.height).where(
                     Photo.status == PhotoStatus.OK

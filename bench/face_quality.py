@@ -45,15 +45,12 @@ def load(db: Path) -> dict[str, object]:
     from sqlalchemy import select
 
     from photogroup.db.library import open_library
-    from photogroup.db.models import Embedding, Face, Photo, PhotoStatus, ScanRun
+    from photogroup.db.models import Embedding, Face, Photo, PhotoStatus
+    from photogroup.pipeline.people import embedder_id
 
     library = open_library(db, create=False)
+    embedder = embedder_id(library)
     with library.session() as s:
-        embedder = s.scalars(
-            select(ScanRun.embedder)
-            .where(ScanRun.embedder.is_not(None))
-            .order_by(ScanRun.id.desc())
-        ).first()
         rows = s.execute(
             select(
                 Photo.path,

@@ -137,3 +137,37 @@ def detector() -> FakeDetector:
 @pytest.fixture
 def embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+class ByColour:
+    """A stand-in clusterer: each face goes to the nearest of fixed centres (the marker
+    colours), so tests choose the groups (HDBSCAN sees one person in a handful of
+    flat marker faces)."""
+
+    def __init__(self, centres: np.ndarray) -> None:
+        self.centres = centres
+
+    def fit(self, X: np.ndarray) -> ByColour:
+        self.labels_ = np.argmax(np.asarray(X) @ self.centres.T, axis=1)
+        return self
+
+
+def marker_people(library: Library, config: Config, detector, embedder, root: Path) -> None:  # type: ignore[no-untyped-def]
+    """Nine marker photos (three red, three green, three blue) scanned with the fake
+    models and grouped by colour into three people. Sets the quality gate off: flat
+    marker squares have no sharpness."""
+    from sqlalchemy import select
+
+    from photogroup.db.models import Embedding
+    from photogroup.pipeline.people import regroup
+    from photogroup.pipeline.scan import Scanner
+
+    config.quality.min_quality = 0.0
+    for i in range(3):
+        for c in ("red", "green", "blue"):
+            make_photo(root / f"{c}{i}.png", [(c, 20 + 15 * i, 30, 90)], size=(320, 240))
+    Scanner(library, config, detector, embedder).run([root])
+    with library.session() as s:
+        V = np.stack([np.frombuffer(v, "<f4") for v in s.scalars(select(Embedding.vector))])
+    centres = np.stack([V[np.argmax(V[:, :3], axis=1) == c][0] for c in range(3)])
+    regroup(library, config, embedder.id, clusterer_factory=lambda: ByColour(centres))

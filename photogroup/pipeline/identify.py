@@ -20,7 +20,7 @@ from ..core.calibration import Calibration
 from ..core.config import Config
 from ..core.errors import ImageError, NotFoundError, UsageError
 from ..core.types import FloatArray
-from ..db.library import Library
+from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
     AssignmentOrigin,
@@ -31,6 +31,7 @@ from ..db.models import (
     Photo,
     PhotoStatus,
 )
+from ..db.stats import refresh_people_stats
 from . import thresholds
 from .faces import FaceAnalyser, FaceData, vectors_of
 
@@ -311,11 +312,14 @@ def enroll_faces(
             s.add(person)
             s.flush()
         pid = person.id
+        touched = {pid}
         for fid in chosen:
             current = s.get(Assignment, fid)
             previous = (
                 None if current is None else {"person": current.person_id, "origin": current.origin}
             )
+            if current is not None:
+                touched.add(current.person_id)
             if current is None:
                 s.add(Assignment(face_id=fid, person_id=pid, origin=AssignmentOrigin.ENROLLED))
             else:
@@ -329,10 +333,7 @@ def enroll_faces(
                 details={"previous": previous},
             )
         s.flush()
-        from ..db.library import sqlite_connection
-        from ..db.stats import refresh_people_stats
-
-        refresh_people_stats(sqlite_connection(s))
+        refresh_people_stats(sqlite_connection(s), touched)
         merge_t = thresholds.current(s, config, embedder, "merge")
         unnamed = [
             p.id

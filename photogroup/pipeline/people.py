@@ -435,32 +435,21 @@ def record(s: Session, kind: DecisionKind, **values: Any) -> Decision:
 
 def name_person(library: Library, ref: str | int, name: str | None, **answer: Any) -> Person:
     """Give a person a name (None: remove the name; the person stays)."""
-    if name is None:
-        with library.session() as s:
-            person = find_person(s, ref)
-            record(
-                s,
-                DecisionKind.NAME,
-                person_id=person.id,
-                value=None,
-                details={"previous": person.name},
-                **answer,
-            )
-            person.name = None
-            return person
-    name = name.strip()
-    if not name:
-        raise UsageError("A name cannot be empty.")
-    if name.lower().startswith("person ") and name[7:].strip().isdigit():
-        raise UsageError(f'"{name}" looks like a default name; choose another.')
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise UsageError("A name cannot be empty.")
+        if name.lower().startswith("person ") and name[7:].strip().isdigit():
+            raise UsageError(f'"{name}" looks like a default name; choose another.')
     with library.session() as s:
         person = find_person(s, ref)
-        other = s.scalar(select(Person).where(func.lower(Person.name) == name.lower()))
-        if other is not None and other.id != person.id:
-            raise UsageError(
-                f'"{other.name}" is already the name of person {other.id}. If they are the same '
-                f'person, run "photogroup merge {other.id} {person.id}".'
-            )
+        if name is not None:
+            other = s.scalar(select(Person).where(func.lower(Person.name) == name.lower()))
+            if other is not None and other.id != person.id:
+                raise UsageError(
+                    f'"{other.name}" is already the name of person {other.id}. If they are the '
+                    f'same person, run "photogroup merge {other.id} {person.id}".'
+                )
         record(
             s,
             DecisionKind.NAME,

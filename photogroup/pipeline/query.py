@@ -105,20 +105,42 @@ def list_people(
     `min_faces`, and unnamed groups made mostly of faces under `min_quality` are listed
     only with `include_all`."""
     with reader_of(source) as reader:
-        found = reader.rows(
-            "SELECT p.id, p.name, p.face_count, p.photo_count, p.hidden, p.quality_mid, "
-            "ph.path, f.x, f.y, f.w, f.h, f.id FROM people p "
-            "LEFT JOIN faces f ON f.id = p.cover_face_id LEFT JOIN photos ph ON ph.id = f.photo_id"
-        )
+        found = _person_rows(reader)
     rows = []
-    for pid, name, nf, nph, hidden, q_mid, path, x, y, w, h, fid in found:
+    for row, q_mid in found:
         mostly_low = q_mid is not None and q_mid < min_quality
-        if not include_all and (hidden or (not name and (nf < min_faces or mostly_low))):
+        if not include_all and (
+            row.hidden or (not row.name and (row.faces < min_faces or mostly_low))
+        ):
             continue
-        box = None if path is None else [x, y, w, h]
-        rows.append(PersonRow(pid, name, nf, nph, bool(hidden), path, box, fid))
+        rows.append(row)
     rows.sort(key=lambda r: (r.hidden, r.name is None, -r.faces, r.id))
     return rows
+
+
+def get_person(source: Reader | Library, person_id: int) -> PersonRow:
+    """One person's row, whatever the listing filters say; NotFoundError if none."""
+    with reader_of(source) as reader:
+        found = _person_rows(reader, person_id)
+    if not found:
+        raise NotFoundError(f"No person {person_id}.")
+    return found[0][0]
+
+
+def _person_rows(reader: Reader, person_id: int | None = None) -> list[tuple[PersonRow, Any]]:
+    """(row, middle quality) of every person, or of `person_id` only."""
+    where, params = ("", ()) if person_id is None else (" WHERE p.id = ?", (person_id,))
+    out = []
+    for pid, name, nf, nph, hidden, q_mid, path, x, y, w, h, fid in reader.rows(
+        "SELECT p.id, p.name, p.face_count, p.photo_count, p.hidden, p.quality_mid, "
+        "ph.path, f.x, f.y, f.w, f.h, f.id FROM people p "
+        "LEFT JOIN faces f ON f.id = p.cover_face_id LEFT JOIN photos ph ON ph.id = f.photo_id"
+        + where,
+        params,
+    ):
+        box = None if path is None else [x, y, w, h]
+        out.append((PersonRow(pid, name, nf, nph, bool(hidden), path, box, fid), q_mid))
+    return out
 
 
 # --- photos ---------------------------------------------------------------------------

@@ -622,7 +622,6 @@ def undo(
 
 def _reverse(s: Session, dec: Decision) -> str:
     kind, details = DecisionKind(dec.kind), dec.details or {}
-    conn = sqlite_connection
     if kind in (DecisionKind.FACE_IS_PERSON, DecisionKind.FACE_NOT_PERSON):
         previous = details.get("previous")
         current = s.get(Assignment, dec.face_id) if dec.face_id is not None else None
@@ -638,7 +637,7 @@ def _reverse(s: Session, dec: Decision) -> str:
                 )
             )
             touched.add(previous["person"])
-        refresh_people_stats(conn(s), touched)
+        refresh_people_stats(sqlite_connection(s), touched)
         verb = "is" if kind == DecisionKind.FACE_IS_PERSON else "is not"
         return f"Undone: face {dec.face_id} {verb} person {dec.person_id}."
     if kind == DecisionKind.SAME_PERSON:

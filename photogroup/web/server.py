@@ -34,7 +34,7 @@ from ..db.library import Library
 from ..db.models import Assignment, Face, Photo
 from ..pipeline import crops, review
 from ..pipeline.people import hide_person, merge_people, name_person
-from ..pipeline.query import list_people
+from ..pipeline.query import get_person, list_people
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -227,9 +227,7 @@ class ReviewServer:
         raise _Reply(HTTPStatus.NOT_FOUND, f"No action {path}.")
 
     def _person(self, pid: int) -> dict[str, Any]:
-        rows = [r for r in list_people(self.state.library, include_all=True) if r.id == pid]
-        if not rows:
-            raise NotFoundError(f"No person {pid}.")
+        person = get_person(self.state.library, pid)
         with self.state.library.new_session() as s:
             faces = s.execute(
                 select(Face.id, Photo.id, Face.x, Face.y, Face.w, Face.h, Assignment.origin)
@@ -240,7 +238,7 @@ class ReviewServer:
                 .limit(500)
             ).all()
         return {
-            "person": rows[0].as_json(),
+            "person": person.as_json(),
             "faces": [
                 {"face_id": f, "photo_id": ph, "box": [x, y, w, h], "origin": o}
                 for f, ph, x, y, w, h, o in faces

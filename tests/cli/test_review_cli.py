@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from photogroup.cli import cli, main
-from photogroup.db.models import Decision, Embedding
-from photogroup.pipeline.people import regroup
-from photogroup.pipeline.scan import Scanner
+from photogroup.db.models import Decision
 
-from ..conftest import make_photo
-from ..web.test_review_page import ByColour
+from ..conftest import marker_people
 
 
 @pytest.fixture
@@ -23,16 +19,7 @@ def lib_args(library, config, detector, embedder, tmp_path):
     """A library of marker photos in three groups, and the CLI arguments to use it."""
     cfg = tmp_path / "config.toml"
     cfg.write_text("[quality]\nmin_quality = 0.0\n[review]\nwho_min_faces = 2\n")
-    config.quality.min_quality = 0.0
-    root = tmp_path / "photos"
-    for i in range(3):
-        for c in ("red", "green", "blue"):
-            make_photo(root / f"{c}{i}.png", [(c, 20 + 15 * i, 30, 90)], size=(320, 240))
-    Scanner(library, config, detector, embedder).run([root])
-    with library.session() as s:
-        V = np.stack([np.frombuffer(v, "<f4") for v in s.scalars(select(Embedding.vector))])
-    centres = np.stack([V[np.argmax(V[:, :3], axis=1) == c][0] for c in range(3)])
-    regroup(library, config, embedder.id, clusterer_factory=lambda: ByColour(centres))
+    marker_people(library, config, detector, embedder, tmp_path / "photos")
     return ["--config", str(cfg), "--library", str(config.database_path())]
 
 

@@ -10,16 +10,14 @@ import time
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 from sqlalchemy import select
 
 from photogroup.db.models import Assignment, Decision, DecisionKind
-from photogroup.pipeline.people import regroup
 from photogroup.pipeline.scan import Scanner
 from photogroup.web.server import make_server
 
-from ..conftest import make_photo
+from ..conftest import make_photo, marker_people
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("PHOTOGROUP_BROWSER_TESTS") == "require"  # set by .ci/run
@@ -39,32 +37,10 @@ def _browser_or_skip():
     return sync_playwright
 
 
-class ByColour:
-    """Faces go to the nearest marker colour (the fake embedder's vectors)."""
-
-    def __init__(self, centres):
-        self.centres = centres
-
-    def fit(self, X):
-        self.labels_ = np.argmax(np.asarray(X) @ self.centres.T, axis=1)
-        return self
-
-
 @pytest.fixture
 def served(library, config, detector, embedder, tmp_path):
-    config.quality.min_quality = 0.0  # flat marker squares have no sharpness
     config.review.who_min_faces = 2
-    root = tmp_path / "photos"
-    for i in range(3):
-        for c in ("red", "green", "blue"):
-            make_photo(root / f"{c}{i}.png", [(c, 20 + 15 * i, 30, 90)], size=(320, 240))
-    Scanner(library, config, detector, embedder).run([root])
-    with library.session() as s:
-        from photogroup.db.models import Embedding
-
-        V = np.stack([np.frombuffer(v, "<f4") for v in s.scalars(select(Embedding.vector))])
-    centres = np.stack([V[np.argmax(V[:, :3], axis=1) == c][0] for c in range(3)])
-    regroup(library, config, embedder.id, clusterer_factory=lambda: ByColour(centres))
+    marker_people(library, config, detector, embedder, tmp_path / "photos")
     server = make_server(library, config, embedder.id, port=0).start()
     yield server
     server.stop()
