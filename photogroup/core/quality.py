@@ -9,6 +9,7 @@ never join one automatically.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,15 @@ import numpy as np
 from .config import QualityRamps as QualityRamps  # defined with the configuration
 from .types import Detection, ImageArray
 
+SIGNALS = ("size", "score", "sharpness", "frontal", "inside")
 
-def _ramp(value: float, bad: float, good: float) -> float:
+
+def _ramp(value: Any, bad: float, good: float) -> Any:
+    """A signal (a number or an array of them) mapped to [0, 1] between bad and good."""
+    v = np.asarray(value, dtype=np.float64)
     if good == bad:
-        return 1.0 if value >= good else 0.0
-    return float(np.clip((value - bad) / (good - bad), 0.0, 1.0))
+        return (v >= good).astype(np.float64)
+    return np.clip((v - bad) / (good - bad), 0.0, 1.0)
 
 
 def laplacian_variance(crop: ImageArray, side: int = 64) -> float:
@@ -76,21 +81,30 @@ def quality_signals(
     }
 
 
-def quality_score(signals: dict[str, float], ramps: QualityRamps | None = None) -> float:
-    """The weakest signal's ramp value, in [0, 1]."""
+def quality_scores(signals: Mapping[str, Any], ramps: QualityRamps | None = None) -> Any:
+    """The weakest signal's ramp value, in [0, 1], for arrays of signals (one entry per
+    face): the one formula, used for a face at a time by `quality_score` too."""
     r = ramps or QualityRamps()
-    return min(
-        _ramp(signals["size"], *r.size),
-        _ramp(signals["score"], *r.score),
-        _ramp(signals["sharpness"], *r.sharpness),
-        _ramp(signals["frontal"], *r.frontal),
-        _ramp(edge_share(signals["inside"], signals["frontal"]), *r.inside),
+    return np.minimum.reduce(
+        [
+            _ramp(signals["size"], *r.size),
+            _ramp(signals["score"], *r.score),
+            _ramp(signals["sharpness"], *r.sharpness),
+            _ramp(signals["frontal"], *r.frontal),
+            _ramp(edge_share(signals["inside"], signals["frontal"]), *r.inside),
+        ]
     )
 
 
-def edge_share(inside: float, frontal: float) -> float:
+def quality_score(signals: Mapping[str, float], ramps: QualityRamps | None = None) -> float:
+    """The weakest signal's ramp value, in [0, 1], of one face."""
+    return float(quality_scores(signals, ramps))
+
+
+def edge_share(inside: Any, frontal: Any) -> Any:
     """The share inside the photo, forgiven as much as the face is frontal: a whole
     frontal face with its forehead cut by the frame (inside 0.92, frontal 0.9) scores
     0.99; half a face cut by the edge, whose landmarks look turned (inside 0.917,
     frontal 0.28), scores 0.940."""
-    return inside + (1.0 - inside) * max(0.0, min(1.0, frontal))
+    inside = np.asarray(inside, dtype=np.float64)
+    return inside + (1.0 - inside) * np.clip(frontal, 0.0, 1.0)

@@ -304,3 +304,42 @@ def test_people_listing_skips_groups_made_mostly_of_low_quality_faces(
             f.quality = 0.9
     regroup(library, config, EMB)
     assert [r.id for r in list_people(library, min_quality=0.7)] == [pid]
+
+
+def test_stored_quality_follows_the_configured_ramps(library, config, rng, centres):
+    """Editing [quality] rescores every stored face from its signals, as quality_score
+    does for one face (rescore_quality scores them as arrays)."""
+    from photogroup.core.quality import quality_score
+    from photogroup.pipeline.people import rescore_quality
+
+    faces = add_faces(library, blob(rng, centres[0], 5), quality=0.0)
+    sharpness = [10.0, 25.0, 40.0, 80.0, 300.0]
+    with library.session() as s:
+        for fid, sharp in zip(faces, sharpness, strict=True):
+            f = s.get(Face, fid)
+            f.quality_signals = {
+                "size": 90.0,
+                "score": 0.99,
+                "sharpness": sharp,
+                "frontal": 0.9,
+                "inside": 0.92,
+            }
+
+    def stored() -> list[float]:
+        with library.session() as s:
+            return [s.get(Face, fid).quality for fid in faces]
+
+    ramps = config.quality.ramps()
+    want = [
+        quality_score(
+            {"size": 90.0, "score": 0.99, "sharpness": x, "frontal": 0.9, "inside": 0.92}, ramps
+        )
+        for x in sharpness
+    ]
+    # every face stored at 0.0 whose score is not 0 changes (the blurriest stays at 0)
+    assert rescore_quality(library, config) == sum(w != 0.0 for w in want) == 4
+    assert stored() == pytest.approx(want, abs=1e-12)
+    assert rescore_quality(library, config) == 0  # nothing to do the second time
+    config.quality.sharpness = [40.0, 100.0]
+    assert rescore_quality(library, config) == 3  # the faces under 100 score lower now
+    assert stored()[-1] == pytest.approx(want[-1])
