@@ -12,8 +12,8 @@ tests/ml/test_detector.py):
   real photos got a face (109 raised, 91 returned []). The product's minimum
   face size is therefore applied after detection
   (`photogroup.core.detect.filter_detections`); mtcnn keeps its default, 20 px.
-  (With the networks compiled by `_Compiled` the same level fails inside
-  TensorFlow's convolution instead; still no face.)
+  (With the networks compiled, as `_Stages` runs them, the same level fails
+  inside TensorFlow's convolution instead; still no face.)
 * A list of images in one call is not a batch in the usual sense: mtcnn pads all
   images to the largest, runs every image through the largest image's pyramid
   and, when an image before another has no face, shifts the other's boxes by the
@@ -85,25 +85,141 @@ def detections_from_rows(rows: np.ndarray) -> list[Detection]:
     return out
 
 
-class _Compiled:
-    """One of mtcnn's networks (PNet, RNet, ONet) run as a single `tf.function` traced
-    once for any batch and image size, instead of layer by layer in eager mode: the
-    same operations and results (boxes identical to the last bit on 36 real photos),
-    3.7x faster on web-size photos, where Python overhead dominated."""
+class _Stages:
+    """mtcnn 1.0.0's ``detect_faces`` for one image, with its own networks, weights and
+    box arithmetic, but with the TensorFlow work in three compiled `tf.function`s:
 
-    def __init__(self, model: Any) -> None:
+    * the whole image pyramid (normalise, mtcnn's AREA resize per level, PNet), traced
+      once per number of levels;
+    * RNet with its ``crop_and_resize`` patches, and ONet with its patches, each
+      traced once for any number of boxes.
+
+    mtcnn runs each layer, each resize and each patch extraction eagerly from Python,
+    converting its float64 image to a tensor again at every step; on a 1024 px photo
+    that overhead was a third of detection. Results equal mtcnn's own
+    ``detect_faces`` (tests/ml/test_detector.py compares them on real photos)."""
+
+    def __init__(self, mtcnn: Any) -> None:
         import tensorflow as tf
 
-        self.model = model
         self._tf = tf
-        self._fn = tf.function(
-            model.call,
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-            reduce_retracing=True,
+        self.mtcnn = mtcnn  # the package's own object: its eager detect_faces is the reference
+        self.device = mtcnn._device
+        pnet, rnet, onet = (stage._model for stage in mtcnn.stages)
+        self._pnet, self._rnet, self._onet = pnet, rnet, onet
+        self._pyramids: dict[int, Any] = {}
+        self._rnet_fn = self._patch_fn(rnet, 24)
+        self._onet_fn = self._patch_fn(onet, 48)
+
+    def _patch_fn(self, model: Any, size: int) -> Any:
+        tf = self._tf
+
+        def run(image: Any, boxes: Any, index: Any) -> Any:
+            patches = tf.image.crop_and_resize(image, boxes, index, (size, size))
+            return model.call(patches)
+
+        return tf.function(
+            run,
+            input_signature=[
+                tf.TensorSpec([None, None, None, 3], tf.float64),
+                tf.TensorSpec([None, 4], tf.float32),
+                tf.TensorSpec([None], tf.int32),
+            ],
         )
 
-    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._fn(self._tf.convert_to_tensor(inputs, self._tf.float32))
+    def _pyramid_fn(self, levels: int) -> Any:
+        fn = self._pyramids.get(levels)
+        if fn is None:
+            tf = self._tf
+            pnet = self._pnet
+
+            def run(image: Any, sizes: Any) -> Any:
+                # mtcnn: (uint8 image - 127.5) / 128 in float64 numpy, then per level
+                # tf.image.resize(..., AREA) to the float size truncated to integers.
+                normalized = (tf.cast(image, tf.float64)[None] - 127.5) / 128.0
+                outputs = []
+                for level in range(levels):
+                    scaled = tf.image.resize(normalized, sizes[level], method="area")
+                    outputs.append(pnet.call(scaled))
+                return normalized, outputs
+
+            fn = tf.function(
+                run,
+                input_signature=[
+                    tf.TensorSpec([None, None, 3], tf.uint8),
+                    tf.TensorSpec([levels, 2], tf.int32),
+                ],
+            )
+            self._pyramids[levels] = fn
+        return fn
+
+    def detect(self, rgb: ImageArray, min_face_size: int) -> np.ndarray:
+        """Rows as mtcnn's numpy output with box_format="xyxy" (see _X1 ... _LY)."""
+        with self._tf.device(self.device):
+            try:
+                return self._detect(rgb, min_face_size)
+            except self._tf.errors.InvalidArgumentError:
+                # mtcnn's own answer to a failing stage ("no faces found"): see the
+                # module doc on pyramids above 20 px.
+                return np.empty((0, 16))
+
+    def _detect(self, rgb: ImageArray, min_face_size: int) -> np.ndarray:
+        from mtcnn.utils.bboxes import (
+            adjust_bboxes,
+            generate_bounding_box,
+            limit_bboxes,
+            pick_matches,
+            replace_confidence,
+            resize_to_square,
+            smart_nms_from_bboxes,
+            upscale_bboxes,
+        )
+        from mtcnn.utils.images import build_scale_pyramid
+        from mtcnn.utils.landmarks import adjust_landmarks
+
+        height, width = rgb.shape[:2]
+        none = np.empty((0, 16))
+        # Stage 1, PNet over the pyramid (mtcnn's StagePNet defaults).
+        scales = build_scale_pyramid(width, height, min_face_size=min_face_size, scale_factor=0.709)
+        sizes = (np.asarray([height, width], dtype=np.float64) * scales[:, None]).astype(np.int32)
+        normalized, outputs = self._pyramid_fn(len(scales))(rgb, sizes)
+        per_level = []
+        for (reg, cls), scale in zip(outputs, scales, strict=True):
+            boxes = generate_bounding_box(reg, cls, 0.6)
+            boxes = upscale_bboxes(boxes, np.asarray([scale]))
+            per_level.append(smart_nms_from_bboxes(boxes, 0.5, method="union", initial_sort=False))
+        boxes = np.concatenate(per_level, axis=0) if per_level else np.empty((0, 6))
+        boxes = smart_nms_from_bboxes(boxes, 0.7, method="union", initial_sort=True)
+        boxes = resize_to_square(boxes)
+        if len(boxes) == 0:
+            return none
+        # Stage 2, RNet.
+        offsets, scores = self._rnet_fn(normalized, *self._patch_boxes(boxes, height, width))
+        boxes = adjust_bboxes(replace_confidence(boxes, scores), offsets)
+        boxes = pick_matches(boxes, score_threshold=0.7)
+        boxes = smart_nms_from_bboxes(boxes, 0.7, method="union", initial_sort=True)
+        boxes = resize_to_square(boxes)
+        if len(boxes) == 0:
+            return none
+        # Stage 3, ONet.
+        offsets, landmarks, scores = self._onet_fn(
+            normalized, *self._patch_boxes(boxes, height, width)
+        )
+        landmarks = adjust_landmarks(landmarks, boxes)
+        boxes = adjust_bboxes(replace_confidence(boxes, scores), offsets)
+        boxes = np.concatenate([boxes, landmarks], axis=-1)
+        boxes = pick_matches(boxes, scores_column=5, score_threshold=0.8)
+        boxes = smart_nms_from_bboxes(boxes, 0.7, method="min", initial_sort=True)
+        if len(boxes) == 0:
+            return none
+        # mtcnn's post-processing of one unpadded image, fit_to_image=True.
+        return limit_bboxes(boxes, np.asarray([[height, width, 3]]), limit_landmarks=False)
+
+    @staticmethod
+    def _patch_boxes(boxes: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """mtcnn's extract_patches: [y1, x1, y2, x2] over the image size, and image indexes."""
+        coords = boxes[:, [2, 1, 4, 3]] / np.asarray([[height, width, height, width]])
+        return coords.astype(np.float32), boxes[:, 0].astype(np.int32)
 
 
 class MTCNNDetector:
@@ -138,25 +254,24 @@ class MTCNNDetector:
         self.mtcnn_min_face_size = mtcnn_min_face_size
         if mtcnn_min_face_size != MTCNN_MIN_FACE_SIZE:
             self.id = f"mtcnn-1.0.0-mfs{mtcnn_min_face_size}"
-        self._mtcnn: Any = None
+        self._stages: _Stages | None = None
         self._lock = threading.Lock()
 
-    def _model(self) -> Any:
+    def _model(self) -> _Stages:
         with self._lock:
-            if self._mtcnn is None:
+            if self._stages is None:
                 try:
                     from mtcnn import MTCNN
 
-                    self._mtcnn = MTCNN(stages="face_and_landmarks_detection", device=self.device)
-                    for stage in self._mtcnn.stages:
-                        stage._model = _Compiled(stage._model)
+                    mtcnn = MTCNN(stages="face_and_landmarks_detection", device=self.device)
+                    self._stages = _Stages(mtcnn)
                 except Exception as exc:  # ImportError, weights, TensorFlow device errors
                     raise ModelError(
                         f"Cannot build the MTCNN detector on device {self.device!r}: "
                         f"{type(exc).__name__}: {exc}. Check that mtcnn 1.0.0 and "
                         "TensorFlow are installed (pip install 'mtcnn==1.0.0')."
                     ) from exc
-            return self._mtcnn
+            return self._stages
 
     def detect(self, images: list[ImageArray]) -> list[list[Detection]]:
         """RGB uint8 images -> for each, all its detections (see the class doc)."""
@@ -169,12 +284,7 @@ class MTCNNDetector:
             return []
         model = self._model()
         try:
-            rows = model.detect_faces(
-                rgb,
-                box_format="xyxy",
-                output_type="numpy",
-                min_face_size=self.mtcnn_min_face_size,
-            )
+            rows = model.detect(rgb, self.mtcnn_min_face_size)
         except Exception as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise RuntimeError(

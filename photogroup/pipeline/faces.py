@@ -7,6 +7,7 @@ settings, same alignment template, same quality signals, same embedder.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,6 +30,31 @@ class FaceData:
     vector: FloatArray | None = None
 
 
+#: A whole-pixel box reduction is used instead of a resize when it leaves the
+#: detection image at least this share of max_side (a 12 MP photo decoded at half
+#: size, 2000 px, becomes 1000 px instead of 1024 px): 5 times faster than Pillow's
+#: bilinear resize, which costs 27 ms there.
+REDUCE_MIN_SHARE = 0.95
+
+
+def detection_image(image: ImageArray, max_side: int) -> tuple[ImageArray, float]:
+    """The image detection runs on, at most max_side px, and its scale to `image`."""
+    h, w = image.shape[:2]
+    factor = downscale_factor(w, h, max_side)
+    if factor >= 1.0:
+        return image, 1.0
+    from PIL import Image
+
+    pil = Image.fromarray(image)
+    k = math.ceil(1.0 / factor)
+    if 1.0 / k >= REDUCE_MIN_SHARE * factor:
+        return np.asarray(pil.reduce(k)), 1.0 / k
+    small = pil.resize(
+        (max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BILINEAR
+    )
+    return np.asarray(small), factor
+
+
 class FaceAnalyser:
     def __init__(self, config: Config, detector: Detector, embedder: Embedder) -> None:
         self.config = config
@@ -38,19 +64,7 @@ class FaceAnalyser:
     def detect(self, decoded: DecodedPhoto) -> list[Detection]:
         """Detections in upright full-size pixels, filtered by size and confidence."""
         det_cfg = self.config.detection
-        image = decoded.image
-        h, w = image.shape[:2]
-        factor = downscale_factor(w, h, det_cfg.max_side)
-        if factor < 1.0:
-            from PIL import Image
-
-            small = Image.fromarray(image).resize(
-                (max(1, round(w * factor)), max(1, round(h * factor))),
-                Image.Resampling.BILINEAR,
-            )
-            det_image = np.asarray(small)
-        else:
-            det_image = image
+        det_image, factor = detection_image(decoded.image, det_cfg.max_side)
         (found,) = self.detector.detect([det_image])
         to_full = 1.0 / (decoded.scale * factor)
         return filter_detections(

@@ -44,3 +44,37 @@ def test_scaled_template_margin():
     assert (
         np.linalg.norm(loose - centre, axis=1).max() < np.linalg.norm(full - centre, axis=1).max()
     )
+
+
+def test_warp_affine_equals_warping_the_whole_photo():
+    """warp_affine hands PIL only the region the crop samples; the pixels must equal
+    PIL's transform of the whole photo, for crops inside, across the edge and outside."""
+    from PIL import Image
+
+    from photogroup.core.align import warp_affine
+
+    def whole(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+        inv = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))
+        out = Image.fromarray(image).transform(
+            (size, size),
+            Image.Transform.AFFINE,
+            data=tuple(float(c) for c in inv[:2].ravel()),
+            resample=Image.Resampling.BILINEAR,
+        )
+        return np.asarray(out)
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    kinds = {"inside": 0, "edge": 0, "outside": 0}
+    for _ in range(600):
+        scale, angle = rng.uniform(0.3, 4.0), rng.uniform(-np.pi, np.pi)
+        rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        centre = rng.uniform([-100, -100], [500, 400])  # the photo point at the crop's centre
+        size = int(rng.choice([112, 160]))
+        shift = np.array([size / 2, size / 2]) - rot @ centre
+        matrix = np.hstack([rot, shift[:, None]])
+        expected = whole(image, matrix, size)
+        assert np.array_equal(warp_affine(image, matrix, size), expected)
+        black = (expected == 0).all(axis=2).mean()
+        kinds["outside" if black == 1 else "inside" if black < 0.001 else "edge"] += 1
+    assert min(kinds.values()) >= 20, kinds

@@ -150,7 +150,7 @@ def test_tiny_images_get_no_faces_without_the_model() -> None:
     ]
     assert d.detect(images) == [[], [], []]
     assert d.detect([]) == []
-    assert d._mtcnn is None  # never built
+    assert d._stages is None  # never built
 
 
 def test_as_rgb_converts_grey_and_rgba() -> None:
@@ -218,6 +218,28 @@ def test_five_celebs_face_has_landmarks_inside_its_box(detector: MTCNNDetector) 
     assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
     # "left" is the left of the picture (the order the alignment templates use).
     assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
+
+
+@pytest.mark.slow
+@needs_photos
+def test_compiled_stages_equal_mtcnn_detect_faces(detector: MTCNNDetector) -> None:
+    """_Stages runs mtcnn's networks and box arithmetic in compiled functions; its rows
+    must equal mtcnn's own eager detect_faces to the last bit, on photos of every
+    kind: group photos (many faces), portraits, a photo without faces."""
+    stages = detector._model()
+    photos = sorted(GROUP.glob("*.jpg"))[:10] + sorted(FIVE_CELEBS.rglob("*.jpg"))[:6]
+    photos.append(GROUP / "dlib_dogs_nofaces.jpg")
+    faces = 0
+    for path in photos:
+        image = _load(path)
+        expected = np.asarray(
+            stages.mtcnn.detect_faces(image.copy(), box_format="xyxy", output_type="numpy")
+        ).reshape(-1, 16)
+        got = stages.detect(image, 20)
+        assert got.shape == expected.shape, path.name
+        assert np.array_equal(got, expected), path.name
+        faces += len(got)
+    assert faces >= 40
 
 
 @pytest.mark.slow
@@ -307,7 +329,7 @@ def test_mtcnn_failure_is_raised_with_the_image_index(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("boom\nsecond line")
 
-    monkeypatch.setattr(model, "detect_faces", broken)
+    monkeypatch.setattr(model, "detect", broken)
     with pytest.raises(RuntimeError, match=r"image 1 \(200x300 px\): ValueError: boom$"):
         detector.detect([np.zeros((5, 5, 3), np.uint8), _load(BEN)])
 
@@ -321,16 +343,16 @@ def test_mtcnn_min_face_size_above_20_finds_nothing(detector: MTCNNDetector) -> 
     """Measured on mtcnn 1.0.0: min_face_size=40 got no face on 0 of 200 real photos
     (109 raised a Keras ValueError, 91 returned [] silently); 20 (the default) works.
     If this test fails, mtcnn changed: re-measure before passing min_face_size to it."""
-    model = detector._model()
+    model = detector._model().mtcnn  # the package's own object, as it ships
     ben, bio = _load(BEN), _load(BIOGRAPHY)
     assert len(model.detect_faces(ben)) == 1
     assert len(model.detect_faces(bio)) == 1
     import tensorflow as tf
 
     def at_40(image: np.ndarray) -> list[Any]:
-        # Eager Keras raised "empty output" on `ben`; with the compiled networks (see
-        # _Compiled) TensorFlow's convolution fails on the same broken pyramid level
-        # ("would be negative") and mtcnn swallows it or raises it: no face either way.
+        # Eager Keras raises "empty output" on `ben` (compiled networks, as in
+        # _Stages, fail in TensorFlow's convolution: "would be negative"), or mtcnn
+        # swallows the failure: no face either way.
         try:
             found: list[Any] = model.detect_faces(image, min_face_size=40)
             return found
