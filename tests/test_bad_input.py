@@ -201,3 +201,43 @@ def test_memory_stays_bounded_on_the_bomb(tmp_path):
     assert "REFUSED too_large" in run.stdout, run.stdout + run.stderr
     maxrss_mb = int(run.stdout.split("MAXRSS_KB")[1]) / 1024
     assert maxrss_mb < 300, f"{maxrss_mb:.0f} MB for a refused bomb"
+
+
+def test_a_detector_failure_on_one_photo_is_recorded_and_the_scan_goes_on(
+    library, config, detector, tmp_path
+):
+    """Detection runs in the scan's worker threads; a failure there is recorded against
+    that photo only (kind 'detect'), the others are indexed with their faces, and a
+    scan after the file changed indexes it (an unchanged failed file is not retried)."""
+    from .conftest import FakeEmbedder
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        make_photo(root / name, FACE, fmt="JPEG")
+    fail = {"on": True}
+    real = detector.detect
+
+    def flaky(images):
+        # b.jpg alone is made 321 px wide, so it can be told apart from the others
+        if fail["on"] and any(img.shape[1] == 321 for img in images):
+            raise RuntimeError("MTCNN failed on image 0 (321x240 px): out of memory")
+        return real(images)
+
+    make_photo(root / "b.jpg", FACE, size=(321, 240), fmt="JPEG")
+    detector.detect = flaky
+    summary = Scanner(library, config, detector, FakeEmbedder()).run([root])
+    assert summary.failed == 1 and summary.faces == 3
+    found = _outcomes(library, root)
+    assert found["b.jpg"][0] == "detect"
+    assert "face detection failed: MTCNN failed" in found["b.jpg"][1]
+    assert all(found[n] == ("face", "") for n in ("a.jpg", "c.jpg", "d.jpg"))
+    fail["on"] = False
+    again = Scanner(library, config, detector, FakeEmbedder()).run([root])
+    assert again.unchanged == 4 and again.decoded == 0
+    os.utime(root / "b.jpg", ns=(1_000_000_000, 1_000_000_000))
+    again = Scanner(library, config, detector, FakeEmbedder()).run([root])
+    assert again.failed == 0 and again.faces == 1
+    with library.session() as s:
+        photo = s.scalars(select(Photo).where(Photo.path == str(root / "b.jpg"))).one()
+        assert photo.status == PhotoStatus.OK and photo.error is None and len(photo.faces) == 1

@@ -4,10 +4,11 @@ Stages (in the spirit of beets' importer):
 
 1. walk the roots and compare every file with what the library knows
    (unchanged / changed / new / gone);
-2. read, hash and decode in a thread pool while the main thread runs the
-   detector on each photo and aligns its faces;
-3. embed the aligned faces in batches and write the photos of each batch in one
-   transaction (an interrupted scan keeps every committed photo);
+2. read, hash, decode, detect and align in a thread pool ([scan] workers), so
+   that one photo's Python work overlaps another's TensorFlow work;
+3. in the main thread, embed the aligned faces in batches and write the photos
+   of each batch in one transaction (an interrupted scan keeps every committed
+   photo);
 4. re-embed faces that lack a vector of the configured embedder;
 5. resolve moves (same content under a new path keeps its record and faces),
    mark vanished files missing, and close the scan run with its counts.
@@ -119,6 +120,8 @@ class _Result:
     decoded: DecodedPhoto | None = None
     error: ImageError | None = None
     moved_from: _Known | None = None
+    faces: list[FaceData] | None = None  # detected and aligned in the worker thread
+    detect_error: ImageError | None = None
 
 
 @dataclass
@@ -315,10 +318,11 @@ class Scanner:
             gone.extend(under)
         return items, gone
 
-    # -- stage 2: decode in threads, detect and align in the main thread -----
+    # -- stage 2: decode, detect and align in worker threads ------------------
 
     def _read(self, item: _Item) -> _Result:
-        """Runs in a worker thread: hash, and decode unless the content is already known."""
+        """Runs in a worker thread: hash, then decode, detect and align unless the
+        content is already known."""
         path = item.entry.path
         try:
             digest = file_hash(path)
@@ -342,7 +346,20 @@ class Scanner:
             decoded = decode_photo(path, self.config.detection.max_side, content_hash=digest)
         except ImageError as exc:
             return _Result(item, content_hash=digest, error=exc)
-        return _Result(item, content_hash=digest, decoded=decoded)
+        result = _Result(item, content_hash=digest, decoded=decoded)
+        self._find_faces(result)
+        return result
+
+    def _find_faces(self, result: _Result) -> None:
+        """Detect and align: sets result.faces, or result.detect_error."""
+        assert result.decoded is not None
+        try:
+            detections = self._detect(result.decoded)
+            result.faces = [self._face_data(result.decoded, d) for d in detections]
+        except Exception as exc:  # one bad photo never stops a scan
+            result.detect_error = ImageError(
+                result.item.entry.path, f"face detection failed: {exc}", "detect"
+            )
 
     def _results(self, items: list[_Item]) -> Iterator[_Result]:
         """Results in order, with at most `prefetch` photos decoded ahead."""
@@ -418,17 +435,14 @@ class Scanner:
             self.progress.advance(1)
             return None
         self.summary.decoded += 1
-        try:
-            detections = self._detect(result.decoded)
-            faces = [self._face_data(result.decoded, d) for d in detections]
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # one bad photo never stops a scan
-            result.error = ImageError(item.entry.path, f"face detection failed: {exc}", "detect")
+        if result.faces is None and result.detect_error is None:
+            self._find_faces(result)  # decoded here: the second copy of a moved photo
+        if result.faces is None:
+            result.error = result.detect_error
             self._record_failure(result)
             self.progress.advance(1)
             return None
-        return _PendingPhoto(result, faces)
+        return _PendingPhoto(result, result.faces)
 
     # -- stage 3: embed and write ----------------------------------------------
 

@@ -243,6 +243,40 @@ def test_compiled_stages_equal_mtcnn_detect_faces(detector: MTCNNDetector) -> No
 
 
 @pytest.mark.slow
+def test_nms_keeps_what_mtcnn_keeps() -> None:
+    """_nms computes only the overlapping pairs; on random boxes (grid-like proposals,
+    ties in score, both methods, both thresholds) it keeps exactly mtcnn's rows."""
+    from mtcnn.utils.bboxes import smart_nms_from_bboxes
+
+    from photogroup.ml.detector import _nms
+
+    rng = np.random.default_rng(0)
+    kept = 0
+    for _ in range(200):
+        n = int(rng.integers(0, 300))
+        x, y = rng.uniform(0, 300, n), rng.uniform(0, 300, n)
+        if rng.random() < 0.3:  # PNet's proposals: one size on a 3.33 px grid
+            x, y = np.round(x / 3.33) * 3.33, np.round(y / 3.33) * 3.33
+            w = h = np.full(n, 20.0)
+        else:
+            w, h = rng.uniform(1, 60, n), rng.uniform(1, 60, n)
+        score = rng.uniform(0.5, 1, n)
+        if rng.random() < 0.3:
+            score = np.round(score, 1)  # ties
+        boxes = np.column_stack([np.zeros(n), x, y, x + w, y + h, score, rng.normal(size=(n, 10))])
+        threshold = float(rng.choice([0.5, 0.7]))
+        method = str(rng.choice(["union", "min"]))
+        initial_sort = bool(rng.random() < 0.5)
+        expected = smart_nms_from_bboxes(
+            boxes.copy(), threshold, method=method, initial_sort=initial_sort
+        )
+        got = _nms(boxes.copy(), threshold, method=method, initial_sort=initial_sort)
+        assert got.shape == expected.shape and np.array_equal(got, expected)
+        kept += len(got)
+    assert kept > 1000
+
+
+@pytest.mark.slow
 @needs_photos
 def test_group_photo_recall_against_annotations(detector: MTCNNDetector) -> None:
     truth = json.loads((GROUP / "annotations.json").read_text())[GROUP_PHOTO]["boxes_xywh"]
