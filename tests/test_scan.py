@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -230,24 +231,26 @@ def test_min_face_size_and_confidence_are_applied_after_detection(
     assert sm.faces == 1
 
 
-class InterruptingDetector(FakeDetector):
-    def __init__(self, after: int) -> None:
-        super().__init__()
-        self.after = after
-
-    def detect(self, images):
-        if self.images >= self.after:
-            raise KeyboardInterrupt
-        return super().detect(images)
-
-
-def test_ctrl_c_keeps_finished_photos(library, config, embedder, tmp_path):
+def test_ctrl_c_keeps_finished_photos(library, config, embedder, tmp_path, monkeypatch):
+    """Ctrl-C (a real SIGINT, so KeyboardInterrupt in the main thread) arrives while the
+    4th photo is handed over by the worker threads: the 3 finished photos are kept."""
     root = tmp_path / "many"
     for i in range(6):
         make_photo(root / f"p{i}.png", [("red", 10 + i, 10, 40)])
     config.scan.commit_every = 1
+    real_handle = Scanner._handle
+    handled = []
+
+    def handle_then_ctrl_c(self, result):
+        if len(handled) == 3:
+            signal.raise_signal(signal.SIGINT)
+        handled.append(result.item.entry.path)
+        return real_handle(self, result)
+
+    monkeypatch.setattr(Scanner, "_handle", handle_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
-        scan(library, config, InterruptingDetector(after=3), embedder, root)
+        scan(library, config, FakeDetector(), embedder, root)
+    monkeypatch.undo()
     with library.session() as s:
         assert s.scalar(select(func.count(Photo.id))) == 3
         assert s.scalar(select(func.count(Face.id))) == 3

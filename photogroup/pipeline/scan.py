@@ -360,6 +360,8 @@ class Scanner:
             result.detect_error = ImageError(
                 result.item.entry.path, f"face detection failed: {exc}", "detect"
             )
+        finally:
+            result.decoded.release_pixels()
 
     def _results(self, items: list[_Item]) -> Iterator[_Result]:
         """Results in order, with at most `prefetch` photos decoded ahead."""

@@ -108,6 +108,30 @@ def test_draft_reduces_large_jpegs(tmp_path):
     assert 1000 <= d.image.shape[1] < 4000 and d.scale == d.image.shape[1] / 4000
 
 
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_other_large_formats_are_reduced_after_decoding(tmp_path, suffix):
+    """Formats without DCT scaling come out between max_side and twice it, with the
+    scale that maps them to the full-size upright photo (here rotated by EXIF)."""
+    path = tmp_path / f"big{suffix}"
+    image = Image.fromarray(_square((4000, 3000)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees: upright it is 3000 x 4000
+    image.save(path, exif=exif)
+    d = decode_photo(str(path), max_side=1000)
+    assert (d.width, d.height) == (3000, 4000)
+    assert d.image.shape[:2] == (1000, 750)  # 4000 // 1000: reduced by 4
+    assert d.scale == 0.25
+    small = decode_photo(str(path), max_side=2500)  # under twice max_side: as decoded
+    assert small.image.shape[:2] == (4000, 3000) and small.scale == 1.0
+
+
+def test_palette_images_are_decoded_whole(tmp_path):
+    path = tmp_path / "palette.png"
+    Image.fromarray(_square((2400, 1000))).convert("P").save(path)
+    d = decode_photo(str(path), max_side=1000)
+    assert d.image.shape[:2] == (1000, 2400) and d.scale == 1.0
+
+
 def test_broken_exif_time_is_ignored(tmp_path):
     exif = Image.Exif()
     exif.get_ifd(0x8769)[0x9003] = "0000:00:00 00:00:00"
