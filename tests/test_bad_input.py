@@ -207,8 +207,8 @@ def test_a_detector_failure_on_one_photo_is_recorded_and_the_scan_goes_on(
     library, config, detector, tmp_path
 ):
     """Detection runs in the scan's worker threads; a failure there is recorded against
-    that photo only (kind 'detect'), the others are indexed with their faces, and a
-    scan after the file changed indexes it (an unchanged failed file is not retried)."""
+    that photo only (kind 'detect'), the others are indexed with their faces; an
+    unchanged failed photo is read again only by a scan with retry_errors."""
     from .conftest import FakeEmbedder
 
     root = tmp_path / "photos"
@@ -234,10 +234,51 @@ def test_a_detector_failure_on_one_photo_is_recorded_and_the_scan_goes_on(
     assert all(found[n] == ("face", "") for n in ("a.jpg", "c.jpg", "d.jpg"))
     fail["on"] = False
     again = Scanner(library, config, detector, FakeEmbedder()).run([root])
-    assert again.unchanged == 4 and again.decoded == 0
-    os.utime(root / "b.jpg", ns=(1_000_000_000, 1_000_000_000))
-    again = Scanner(library, config, detector, FakeEmbedder()).run([root])
-    assert again.failed == 0 and again.faces == 1
+    assert again.unchanged == 4 and again.decoded == 0  # unchanged: not retried
+    again = Scanner(library, config, detector, FakeEmbedder()).run([root], retry_errors=True)
+    assert (again.unchanged, again.decoded, again.failed, again.faces) == (3, 1, 0, 1)
     with library.session() as s:
         photo = s.scalars(select(Photo).where(Photo.path == str(root / "b.jpg"))).one()
         assert photo.status == PhotoStatus.OK and photo.error is None and len(photo.faces) == 1
+
+
+def test_scan_retry_errors_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """`scan` exits 7 when a photo fails; `errors` lists it and says how to retry;
+    a plain rescan leaves it, `scan --retry-errors` indexes it once it can be."""
+    import photogroup.pipeline.models as models
+
+    from .conftest import FakeDetector, FakeEmbedder
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    make_photo(root / "a.jpg", FACE, fmt="JPEG")
+    make_photo(root / "b.jpg", FACE, size=(321, 240), fmt="JPEG")
+    fail = {"on": True}
+
+    class Flaky(FakeDetector):
+        def detect(self, images):
+            if fail["on"] and any(img.shape[1] == 321 for img in images):
+                raise RuntimeError("out of memory")
+            return super().detect(images)
+
+    monkeypatch.setattr(models, "load_models", lambda config, say: (Flaky(), FakeEmbedder()))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    lib = ["--library", str(tmp_path / "l.db")]
+    assert main([*lib, "scan", "--no-progress", str(root)]) == 7
+    capsys.readouterr()
+    assert main([*lib, "errors"]) == 0
+    out, err = capsys.readouterr()
+    assert "b.jpg: face detection failed: out of memory [detect]" in out
+    assert "photogroup scan --retry-errors" in err
+    from photogroup.db.library import open_library
+
+    def indexed() -> set[str]:
+        with open_library(tmp_path / "l.db") as library, library.session() as s:
+            rows = s.scalars(select(Photo.path).where(Photo.status == PhotoStatus.OK))
+            return {os.path.basename(p) for p in rows}
+
+    fail["on"] = False
+    assert main([*lib, "scan", "--no-progress", str(root)]) == 0
+    assert indexed() == {"a.jpg"}
+    assert main([*lib, "scan", "--no-progress", "--retry-errors", str(root)]) == 0
+    assert indexed() == {"a.jpg", "b.jpg"}

@@ -21,5 +21,10 @@ def command(app: AppContext, run_id: int | None, as_json: bool) -> None:
         return
     if not rows:
         click.echo("No errors.")
+        return
     for r in rows:
         click.echo(f"{r['path']}: {r['message']} [{r['kind']}]")
+    click.echo(
+        "A failed file is read again when it changes, or by `photogroup scan --retry-errors`.",
+        err=True,
+    )

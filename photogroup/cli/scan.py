@@ -41,18 +41,29 @@ def _summary_lines(sm: ScanSummary) -> list[str]:
     help="Also mark photos missing under roots that came back empty.",
 )
 @click.option(
+    "--retry-errors",
+    is_flag=True,
+    help="Also read again the unchanged files that failed before (photogroup errors).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar on stderr (default: when stderr is a terminal).",
 )
 @click.pass_obj
 def command(
-    app: AppContext, paths: tuple[Path, ...], wait: bool, prune: bool, progress: bool | None
+    app: AppContext,
+    paths: tuple[Path, ...],
+    wait: bool,
+    prune: bool,
+    retry_errors: bool,
+    progress: bool | None,
 ) -> int:
     """Index photos under PATHs (default: [library] roots): find, align and embed every face.
 
-    Unchanged files are skipped, moved files keep their faces, deleted files are
-    marked missing. Exit codes: 0 done, 7 done but some files failed, 6 another
+    Unchanged files are skipped (and so are unchanged files that failed, unless
+    --retry-errors), moved files keep their faces, deleted files are marked
+    missing. Exit codes: 0 done, 7 done but some files failed, 6 another
     scan is running.
     """
     config = app.config
@@ -73,7 +84,9 @@ def command(
         from ..pipeline.models import load_models
 
         detector, embedder = load_models(config, bar.message)
-        summary = Scanner(library, config, detector, embedder, progress=bar).run(roots, prune=prune)
+        summary = Scanner(library, config, detector, embedder, progress=bar).run(
+            roots, prune=prune, retry_errors=retry_errors
+        )
         grouping = group_library(library, config, embedder.id)
     for line in _summary_lines(summary):
         click.echo(line, err=True)

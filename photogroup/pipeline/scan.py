@@ -162,11 +162,18 @@ class Scanner:
         self.summary = ScanSummary()
         self._gone_by_hash: dict[str, list[_Known]] = {}
         self._run_id = 0
+        self._retry_errors = False
 
     # -- public ----------------------------------------------------------------
 
-    def run(self, roots: Iterable[Path], *, prune: bool = False) -> ScanSummary:
+    def run(
+        self, roots: Iterable[Path], *, prune: bool = False, retry_errors: bool = False
+    ) -> ScanSummary:
+        """Scan the roots. Unchanged files are skipped, and so are unchanged files that
+        failed before unless `retry_errors` (after a fix, or a failure that may not
+        recur, such as running out of memory)."""
         start = time.monotonic()
+        self._retry_errors = retry_errors
         roots = [Path(os.path.abspath(os.fspath(r))) for r in roots]
         self._start_run(roots)
         try:
@@ -279,7 +286,8 @@ class Scanner:
             if k is not None and k.size == entry.size and k.mtime_ns == entry.mtime_ns:
                 if k.status == PhotoStatus.MISSING:
                     reappeared.append(k.id)
-                if k.detector is not None or k.status == PhotoStatus.ERROR:
+                retry = self._retry_errors and k.status == PhotoStatus.ERROR
+                if not retry and (k.detector is not None or k.status == PhotoStatus.ERROR):
                     self.summary.unchanged += 1
                     continue
             items.append(_Item(entry, k))
@@ -618,6 +626,7 @@ class Scanner:
             assert photo is not None
             photo.size, photo.mtime_ns = entry.size, entry.mtime_ns
             photo.status = PhotoStatus.OK
+            photo.error = None
             photo.missing_since = None
         self.summary.unchanged += 1
 
