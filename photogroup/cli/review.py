@@ -88,12 +88,7 @@ def command(
         import webbrowser
 
         webbrowser.open(server.url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.serve_until_interrupted()
 
 
 def _show_inline(path: Path) -> None:

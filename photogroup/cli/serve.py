@@ -70,10 +70,7 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     if scheduler is not None:
         click.echo(f"Scans every {every:g} min; next at {scheduler.state.next_run}.")
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.serve_until_interrupted()
     finally:
-        server.stop()
         if scheduler is not None:
             scheduler.stop()

@@ -174,7 +174,7 @@ class _Stages:
         self.mtcnn = mtcnn  # the package's own object: its eager detect_faces is the reference
         self.device = mtcnn._device
         pnet, rnet, onet = (stage._model for stage in mtcnn.stages)
-        self._pnet, self._rnet, self._onet = pnet, rnet, onet
+        self._pnet = pnet
         self._pyramids: dict[int, Any] = {}
         _quiet_retracing_warning()
         self._rnet_fn = self._patch_fn(rnet, 24)

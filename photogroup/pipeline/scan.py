@@ -162,7 +162,6 @@ class Scanner:
         self.summary = ScanSummary()
         self._gone_by_hash: dict[str, list[_Known]] = {}
         self._run_id = 0
-        self._retry_errors = False
 
     # -- public ----------------------------------------------------------------
 
@@ -173,13 +172,12 @@ class Scanner:
         failed before unless `retry_errors` (after a fix, or a failure that may not
         recur, such as running out of memory)."""
         start = time.monotonic()
-        self._retry_errors = retry_errors
         roots = [Path(os.path.abspath(os.fspath(r))) for r in roots]
         self._start_run(roots)
         try:
             present = self._present_roots(roots)
             entries = self._walk(present)
-            items, gone = self._classify(entries, present, prune)
+            items, gone = self._classify(entries, present, prune, retry_errors)
             self._gone_by_hash = {}
             for known in gone:
                 if known.content_hash:
@@ -252,7 +250,7 @@ class Scanner:
         )
 
     def _classify(
-        self, entries: list[FileEntry], roots: list[Path], prune: bool
+        self, entries: list[FileEntry], roots: list[Path], prune: bool, retry_errors: bool
     ) -> tuple[list[_Item], list[_Known]]:
         with self.library.session() as s:
             rows = s.execute(
@@ -286,7 +284,7 @@ class Scanner:
             if k is not None and k.size == entry.size and k.mtime_ns == entry.mtime_ns:
                 if k.status == PhotoStatus.MISSING:
                     reappeared.append(k.id)
-                retry = self._retry_errors and k.status == PhotoStatus.ERROR
+                retry = retry_errors and k.status == PhotoStatus.ERROR
                 if not retry and (k.detector is not None or k.status == PhotoStatus.ERROR):
                     self.summary.unchanged += 1
                     continue

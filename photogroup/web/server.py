@@ -116,8 +116,14 @@ class ReviewServer:
         names = {self.host, *(LOOPBACK if self.host in LOOPBACK else ())}
         return {f"{n}:{self.port}" for n in names} | {f"[{n}]:{self.port}" for n in names}
 
-    def serve_forever(self) -> None:
-        self.httpd.serve_forever()
+    def serve_until_interrupted(self) -> None:
+        """Serve in this thread until Ctrl-C, then close the socket."""
+        try:
+            self.httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
 
     def start(self) -> ReviewServer:
         """Serve in a background thread (tests, `photogroup serve`)."""
