@@ -156,6 +156,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(_alembic_config(conn), revision)
 
 
+def begin_write(session: Session) -> None:
+    """Start `session`'s transaction with BEGIN IMMEDIATE, before it reads anything.
+
+    The write lock is taken now (waiting up to the busy timeout), so nothing the
+    session reads can change before it commits: read-check-write units of work
+    (grouping, assignment, answers) cannot overwrite a change made in between.
+    Python's sqlite3 would otherwise begin only at the first write."""
+    raw = session.connection().connection.driver_connection
+    if not raw.in_transaction:  # type: ignore[union-attr]
+        raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+
 def sqlite_connection(session: Session) -> Any:
     """The session's own DB-API (sqlite3) connection, in its current transaction, for
     standard-library SQL shared with the read path (pending ORM changes are flushed)."""

@@ -68,6 +68,9 @@ class DecisionKind(StrEnum):
     NAME = "name"
     HIDE = "hide"
     SKIP = "skip"  # a review question the user skipped (not asked again until undone)
+    NOT_A_FACE = "not_a_face"  # a false detection: never grouped, asked about or shown
+    SPLIT = "split"  # "Is this one person?" no: one side became a person of its own
+    MOVE_FACES = "move_faces"  # the user moved faces to another (or a new) person
 
 
 class ScanStatus(StrEnum):
