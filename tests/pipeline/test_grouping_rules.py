@@ -12,7 +12,7 @@ from photogroup.pipeline import review
 from photogroup.pipeline.check import check
 from photogroup.pipeline.people import assign_new_faces, name_person, regroup
 
-from .test_people import EMB, OneCluster, add_faces, blob, centres, people_of, rng  # noqa: F401
+from .test_people import EMB, OneCluster, add_faces, blob, people_of
 from .test_review import NearestVector
 
 
@@ -80,9 +80,7 @@ def test_two_faces_of_one_photo_are_never_one_person(library, config, rng, centr
     assert sum(g is not None for g in got) == 6
 
 
-def test_incremental_assignment_puts_one_face_of_a_photo_in_a_person(
-    library, config, rng, centres
-):
+def test_incremental_assignment_puts_one_face_of_a_photo_in_a_person(library, config, rng, centres):
     a = add_faces(library, blob(rng, centres[0], 8, spread=0.04))
     regroup(library, config, EMB)
     pa = people_of(library, a)[0]
