@@ -145,18 +145,43 @@ class Constraints:
 
 
 def load_constraints(s: Session) -> Constraints:
+    """What the active decisions forbid: a face rejected for a person (an answer, or
+    faces a move or a split took out of it) never returns to it; people declared
+    different (or split apart) are never merged."""
     c = Constraints()
     rows = s.execute(
-        select(Decision.kind, Decision.face_id, Decision.person_id, Decision.other_person_id).where(
+        select(
+            Decision.kind,
+            Decision.face_id,
+            Decision.person_id,
+            Decision.other_person_id,
+            Decision.details,
+        ).where(
             Decision.undone_at.is_(None),
-            Decision.kind.in_([DecisionKind.FACE_NOT_PERSON, DecisionKind.DIFFERENT_PEOPLE]),
+            Decision.kind.in_(
+                [
+                    DecisionKind.FACE_NOT_PERSON,
+                    DecisionKind.DIFFERENT_PEOPLE,
+                    DecisionKind.MOVE_FACES,
+                    DecisionKind.SPLIT,
+                ]
+            ),
         )
     ).all()
-    for kind, face_id, person_id, other in rows:
+    for kind, face_id, person_id, other, details in rows:
         if kind == DecisionKind.FACE_NOT_PERSON and face_id is not None and person_id is not None:
             c.rejected[face_id].add(person_id)
         elif kind == DecisionKind.DIFFERENT_PEOPLE and person_id and other:
             c.different.add(frozenset((person_id, other)))
+        elif kind == DecisionKind.MOVE_FACES:
+            for f, p, _origin in (details or {}).get("previous", []):
+                if p is not None and p != person_id:
+                    c.rejected[int(f)].add(int(p))
+        elif kind == DecisionKind.SPLIT and person_id is not None:
+            for f in (details or {}).get("faces", []):
+                c.rejected[int(f)].add(person_id)
+            if other:
+                c.different.add(frozenset((person_id, other)))
     return c
 
 

@@ -57,8 +57,8 @@ from .people import (
     record,
 )
 
-SAME, IS_THIS, WHO = "same_person", "is_this", "who"
-ANSWERS = ("yes", "no", "skip")
+SAME, IS_THIS, WHO, SPLIT = "same_person", "is_this", "who", "one_person"
+ANSWERS = ("yes", "no", "skip", "notface")
 _MIN_P, _MAX_P = 0.02, 0.98
 """Questions whose P(same) lies outside these are not worth asking... except a
 member face that is probably not its person, which is always worth a look."""
@@ -112,6 +112,8 @@ class Question:
     sides: list[Side] = field(default_factory=list)
     face_person: int | None = None
     """For "Is this X?": the face's person when asked (None: unassigned)."""
+    split_faces: list[list[int]] | None = None
+    """For "Is this one person?": the face ids of the two sides."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -135,10 +137,10 @@ def _label(person: Person | None, pid: int) -> str:
 
 def parse_question_id(qid: str) -> tuple[str, list[int]]:
     parts = qid.strip().split(":")
-    kinds = {"same": (SAME, 2), "face": (IS_THIS, 2), "who": (WHO, 1)}
+    kinds = {"same": (SAME, 2), "face": (IS_THIS, 2), "who": (WHO, 1), "split": (SPLIT, 1)}
     if parts[0] not in kinds or len(parts) != kinds[parts[0]][1] + 1:
         raise UsageError(
-            f"{qid!r} is not a question id (same:A:B, face:F:P or who:P); "
+            f"{qid!r} is not a question id (same:A:B, face:F:P, who:P or split:P); "
             'get one with "photogroup review --json".'
         )
     try:
@@ -202,9 +204,14 @@ class _People:
                         out[(a, b)] = d
         return out
 
-    def representatives(self, pid: int, n: int = FACES_SHOWN) -> list[int]:
-        """Face ids of the person's faces nearest its mean."""
-        idx = np.flatnonzero(self.faces.person == pid)
+    def representatives(
+        self, pid: int, n: int = FACES_SHOWN, among: list[int] | None = None
+    ) -> list[int]:
+        """Face ids of the person's faces nearest its mean (of `among` only, if given)."""
+        mask = self.faces.person == pid
+        if among is not None:
+            mask &= np.isin(self.faces.face_ids, among)
+        idx = np.flatnonzero(mask)
         if len(idx) == 0:
             return []
         V = self.faces.vectors[idx]
@@ -253,11 +260,14 @@ def questions(
         found: list[Question] = []
         found += _face_questions(model, constraints, visible, answered, cal_assign)
         found += _same_questions(model, constraints, people, visible, answered, cal_merge)
+        found += _split_questions(model, visible, answered, cal_merge)
         for pid in visible:
             p, n = people[pid], model.sizes.get(pid, 0)
             qid = f"who:{pid}"
             if p.name is None and n >= config.review.who_min_faces and qid not in answered:
-                found.append(Question(qid, WHO, "Who is this?", 0.5 * math.log2(1 + n)))
+                # a name fixes nothing in the grouping by itself, but an existing name
+                # given here merges the two: worth about half the person's faces
+                found.append(Question(qid, WHO, "Who is this?", 0.5 * n))
         found.sort(key=lambda q: (-q.priority, q.id))
         if limit is not None:
             found = found[:limit]
@@ -286,10 +296,10 @@ def _face_questions(
         p = float(cal.p_same(d))
         if p >= _MAX_P:
             continue
-        # A face that is probably not its person is worth asking even when sure.
-        worth = max(_uncertainty(p), 0.5 * (1.0 - p))
-        priority = worth * math.log2(1 + model.sizes[pid])
-        out.append(Question(qid, IS_THIS, "", priority, d, p, face_person=pid))
+        # A face that is probably not its person is worth asking even when sure; an
+        # answer fixes one face at most.
+        worth = max(_uncertainty(p), 1.0 - p)
+        out.append(Question(qid, IS_THIS, "", worth, d, p, face_person=pid))
     # Unassigned faces near a person.
     waiting = np.flatnonzero(faces.person < 0)
     if len(waiting) and len(model.protos):
@@ -306,9 +316,7 @@ def _face_questions(
             p = float(cal.p_same(d))
             if p <= _MIN_P:
                 continue
-            out.append(
-                Question(qid, IS_THIS, "", _uncertainty(p) * math.log2(1 + model.sizes[pid]), d, p)
-            )
+            out.append(Question(qid, IS_THIS, "", _uncertainty(p), d, p))
     return out
 
 
@@ -331,9 +339,38 @@ def _same_questions(
         p = float(cal.p_same(d))
         if p <= _MIN_P:
             continue
-        # the faces a merge would move: the smaller side's
+        # the faces a "yes" would bring together: the smaller side's, times how
+        # likely the answer is yes
         size = min(model.sizes[a], model.sizes[b])
-        out.append(Question(qid, SAME, "Same person?", _uncertainty(p) * math.log2(1 + size), d, p))
+        out.append(Question(qid, SAME, "Same person?", p * size, d, p))
+    return out
+
+
+def _split_questions(
+    model: _People, visible: set[int], answered: set[str], cal: Calibration
+) -> list[Question]:
+    """ "Is this one person?" for people whose faces fall into two sub-groups that may
+    be two people: worth the faces a "no" would put right (the smaller side's, times
+    how likely the answer is no)."""
+    from ..core.split import two_sides
+
+    out = []
+    faces = model.faces
+    for pid, n in model.sizes.items():
+        qid = f"split:{pid}"
+        if pid not in visible or n < 4 or qid in answered:
+            continue
+        idx = np.flatnonzero(faces.person == pid)
+        side, d = two_sides(faces.vectors[idx])
+        smaller = int(min((side == 0).sum(), (side == 1).sum()))
+        if smaller < 2:
+            continue
+        p = float(cal.p_same(d))
+        if p >= _MAX_P:
+            continue
+        q = Question(qid, SPLIT, "Is this one person?", (1.0 - p) * smaller, d, p)
+        q.split_faces = [[int(f) for f in faces.face_ids[idx[side == k]]] for k in (0, 1)]
+        out.append(q)
     return out
 
 
@@ -346,13 +383,20 @@ def _describe(s: Session, found: list[Question], model: _People, people: dict[in
             want[q.id] = [(pid, model.representatives(pid)) for pid in ids]
         elif kind == IS_THIS:
             want[q.id] = [(None, [ids[0]]), (ids[1], model.representatives(ids[1]))]
+        elif kind == SPLIT and q.split_faces is not None:
+            want[q.id] = [
+                (ids[0], model.representatives(ids[0], FACES_SHOWN, among=side))
+                for side in q.split_faces
+            ]
         else:
             want[q.id] = [(ids[0], model.representatives(ids[0], 2 * FACES_SHOWN))]
     refs = _face_refs(s, [f for sides in want.values() for _, fs in sides for f in fs])
     for q in found:
-        for pid, fids in want[q.id]:
+        for k, (pid, fids) in enumerate(want[q.id]):
             label = None if pid is None else _label(people.get(pid), pid)
             size = 0 if pid is None else model.sizes.get(pid, 0)
+            if q.split_faces is not None:
+                size = len(q.split_faces[k])
             q.sides.append(Side(pid, label, [refs[f] for f in fids if f in refs], size))
         if q.kind == IS_THIS:
             q.text = f"Is this {q.sides[1].label}?"
@@ -388,6 +432,8 @@ def still_open(library: Library, q: Question) -> bool:
             return False
         if kind == WHO:
             return people[0] is not None and people[0].name is None
+        if kind == SPLIT:
+            return True
         return not load_constraints(s).apart(ids[0], ids[1])
 
 
@@ -450,9 +496,12 @@ def answer(
     qid: str,
     reply: str,
     name: str | None = None,
+    face_id: int | None = None,
 ) -> AnswerResult:
     """Record the user's answer to question `qid`: 'yes', 'no' or 'skip' (a "Who is
-    this?" is answered with a name). Applies it at once and re-learns thresholds."""
+    this?" is answered with a name), or 'notface': the question's face (`face_id`, one
+    of the faces shown, for the questions that show several) is a false detection.
+    Applies it at once and re-learns thresholds."""
     reply = reply.strip().lower()
     if reply in ("y", "n", "s"):
         reply = {"y": "yes", "n": "no", "s": "skip"}[reply]
@@ -472,6 +521,8 @@ def answer(
                 )
         if kind == IS_THIS and s.get(Face, ids[0]) is None:
             raise NotFoundError(f"Question {qid} is out of date: face {ids[0]} no longer exists.")
+    if reply == "notface":
+        return _answer_not_a_face(library, qid, kind, ids, face_id)
     if reply == "skip" and not (kind == WHO and name):
         with library.session() as s:
             d = record(s, DecisionKind.SKIP, question=qid, value="skip")
@@ -481,6 +532,8 @@ def answer(
         result = _answer_face(library, embedder, qid, ids[0], ids[1], reply == "yes")
     elif kind == SAME:
         result = _answer_same(library, embedder, qid, ids[0], ids[1], reply == "yes")
+    elif kind == SPLIT:
+        result = _answer_split(library, embedder, qid, ids[0], reply == "yes")
     else:
         result = _answer_who(library, qid, ids[0], reply, name)
     with library.session() as s:
@@ -560,6 +613,37 @@ def _answer_same(
             keep, other = b, a
     kept = merge_people(library, keep, other, distance=d, embedder=embedder, question=qid)
     return AnswerResult(f"Merged person {other} into {_label(kept, kept.id)}.")
+
+
+def _answer_not_a_face(
+    library: Library, qid: str, kind: str, ids: list[int], face_id: int | None
+) -> AnswerResult:
+    from .edits import mark_not_faces
+
+    face = face_id if face_id is not None else (ids[0] if kind == IS_THIS else None)
+    if face is None:
+        raise UsageError(
+            f"Question {qid} shows several faces: say which one is not a face (--face F)."
+        )
+    # "Is this X?" about that face is settled; other questions still stand.
+    settled = {"question": qid} if kind == IS_THIS and face == ids[0] else {}
+    message, did = mark_not_faces(library, [face], **settled)
+    return AnswerResult(message, [did])
+
+
+def _answer_split(
+    library: Library, embedder: str, qid: str, person_id: int, one: bool
+) -> AnswerResult:
+    from .edits import split_person
+
+    if one:
+        with library.session() as s:
+            dec = record(s, DecisionKind.SKIP, question=qid, value="one person")
+            s.flush()
+            label = _label(s.get(Person, person_id), person_id)
+            return AnswerResult(f"{label} is one person.", [dec.id])
+    message, did = split_person(library, embedder, person_id, question=qid)
+    return AnswerResult(message, [did])
 
 
 def _answer_who(
@@ -642,6 +726,10 @@ def _reverse(s: Session, dec: Decision) -> str:
         return f"Undone: face {dec.face_id} {verb} person {dec.person_id}."
     if kind == DecisionKind.SAME_PERSON:
         return _unmerge(s, dec, details)
+    if kind in (DecisionKind.SPLIT, DecisionKind.MOVE_FACES, DecisionKind.NOT_A_FACE):
+        from .edits import undo_edit
+
+        return undo_edit(s, dec)
     if kind == DecisionKind.NAME:
         person = s.get(Person, dec.person_id) if dec.person_id else None
         if person is not None:
