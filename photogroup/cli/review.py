@@ -28,10 +28,16 @@ def _embedder(app: AppContext) -> str:
 @click.option(
     "--answer",
     nargs=2,
-    metavar="QID yes|no|skip",
-    help="Record the answer to question QID (from --json).",
+    metavar="QID yes|no|skip|notface",
+    help="Record the answer to question QID (from --json); notface: a false detection.",
 )
 @click.option("--name", help='With --answer: the name that answers a "Who is this?".')
+@click.option(
+    "--face",
+    "face_id",
+    type=click.IntRange(min=1),
+    help="With --answer QID notface: which of the question's faces is not a face.",
+)
 @click.option("--no-browser", is_flag=True, help="Serve the page, print its address only.")
 @click.option("--port", type=int, help="Port of the page (default: [review] port, 0: any).")
 @click.pass_obj
@@ -41,16 +47,18 @@ def command(
     as_json: bool,
     answer: tuple[str, str] | None,
     name: str | None,
+    face_id: int | None,
     no_browser: bool,
     port: int | None,
 ) -> None:
-    """Answer questions that make the grouping right: "Same person?", "Is this X?",
-    "Who is this?". Every answer is kept, obeyed by later grouping and used to learn
+    """Answer questions that make the grouping right: "Same person?", "Is this one
+    person?", "Is this X?", "Who is this?". Every answer is kept, obeyed by later grouping and used to learn
     the distance thresholds. Without options: a page in your browser.
 
     \b
     Scripts: photogroup review --json            (next question, or null)
              photogroup review --answer QID yes  (or no, skip; --name NAME for "who")
+             photogroup review --answer QID notface [--face F]  (a false detection)
     """
     from ..pipeline import review
 
@@ -58,7 +66,7 @@ def command(
     eid = _embedder(app)
     if answer:
         qid, reply = answer
-        result = review.answer(library, config, eid, qid, reply, name)
+        result = review.answer(library, config, eid, qid, reply, name, face_id=face_id)
         if as_json:
             click.echo(
                 json.dumps(

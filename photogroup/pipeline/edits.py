@@ -185,12 +185,16 @@ def undo_edit(s: Session, dec: Decision) -> str:
         if person is None:
             raise UsageError("Cannot undo this split: the person it split no longer exists.")
         faces = [int(f) for f in details.get("faces", [])]
-        for start in range(0, len(faces), 500):
-            for a in s.scalars(
-                select(Assignment).where(Assignment.face_id.in_(faces[start : start + 500]))
-            ):
-                if new is None or a.person_id == new.id:
-                    a.person_id = person.id
+        current = {
+            a.face_id: a for a in s.scalars(select(Assignment).where(Assignment.face_id.in_(faces)))
+        }
+        for f in faces:
+            a = current.get(f)
+            if a is None:  # a grouping left it without a person: it returns too
+                if s.get(Face, f) is not None:
+                    s.add(Assignment(face_id=f, person_id=person.id, origin=AssignmentOrigin.AUTO))
+            elif new is None or a.person_id == new.id:
+                a.person_id = person.id
         touched = {person.id} | ({new.id} if new is not None else set())
         message = f"Undone: the split of {display_name(person)}; its faces are back together."
     else:

@@ -536,32 +536,33 @@ def _prototypes(vectors: FloatArray, person: np.ndarray, k: int = 5) -> dict[int
 def _enforce_constraints(
     faces: FaceSet, new_person: np.ndarray, constraints: Constraints, names: dict[int, str | None]
 ) -> None:
-    """Rejected faces leave the person; people with different names (or declared
-    different) that ended in one group are split by nearest confirmed faces."""
-    for i in np.nonzero(~faces.fixed & (new_person >= 0))[0]:
-        if not constraints.allows(int(faces.face_ids[i]), int(new_person[i])):
-            new_person[i] = -1
-    # A free face whose old person is named differently from (or declared different
-    # to) its new person is a merge of two people: the face goes back to its old person.
+    """People with different names (or declared different, or split apart by the user)
+    that ended in one group stay apart: a free face goes back to its old person. Then
+    a face rejected for the person it would join (an answer, a move, a split) leaves."""
     for i in np.nonzero(~faces.fixed & (new_person >= 0) & (faces.person >= 0))[0]:
         old, new = int(faces.person[i]), int(new_person[i])
         if old == new or old not in names or new not in names:
             continue
         a, b = names[old], names[new]
         if (a and b and a != b) or constraints.apart(old, new):
-            new_person[i] = old if constraints.allows(int(faces.face_ids[i]), old) else -1
+            new_person[i] = old
+    for i in np.nonzero(~faces.fixed & (new_person >= 0))[0]:
+        if not constraints.allows(int(faces.face_ids[i]), int(new_person[i])):
+            new_person[i] = -1
 
 
 def _drop_empty_people(s: Session) -> int:
     """Unnamed, visible people with no faces left are removed."""
     has_faces = select(Assignment.person_id).distinct()
     referenced = select(Decision.person_id).where(Decision.person_id.is_not(None))
+    other = select(Decision.other_person_id).where(Decision.other_person_id.is_not(None))
     result = s.execute(
         delete(Person).where(
             Person.name.is_(None),
             Person.hidden.is_(False),
             Person.id.not_in(has_faces),
             Person.id.not_in(referenced),
+            Person.id.not_in(other),
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -101,16 +101,17 @@ def list_people(
     min_faces: int = 2,
     min_quality: float = 0.0,
 ) -> list[PersonRow]:
-    """Named people first, then unnamed by size. Hidden people, unnamed groups under
-    `min_faces`, and unnamed groups made mostly of faces under `min_quality` are listed
-    only with `include_all`."""
+    """Named people first, then unnamed by size. Hidden people, strangers (unnamed
+    groups seen in fewer than `min_faces` photos), and unnamed groups made mostly of
+    faces under `min_quality` (small, blurred faces of crowds) are listed only with
+    `include_all`."""
     with reader_of(source) as reader:
         found = _person_rows(reader)
     rows = []
     for row, q_mid in found:
         mostly_low = q_mid is not None and q_mid < min_quality
         if not include_all and (
-            row.hidden or (not row.name and (row.faces < min_faces or mostly_low))
+            row.hidden or (not row.name and (min(row.faces, row.photos) < min_faces or mostly_low))
         ):
             continue
         rows.append(row)

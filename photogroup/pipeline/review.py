@@ -260,8 +260,11 @@ def questions(
         found: list[Question] = []
         found += _face_questions(model, constraints, visible, answered, cal_assign)
         found += _same_questions(model, constraints, people, visible, answered, cal_merge)
-        found += _split_questions(model, visible, answered, cal_merge)
-        for pid in visible:
+        splits = _split_questions(model, visible, answered, cal_merge)
+        found += splits
+        # a person that may be two is not named before that is settled
+        doubtful = {parse_question_id(q.id)[1][0] for q in splits if (q.p_same or 0) < 0.5}
+        for pid in visible - doubtful:
             p, n = people[pid], model.sizes.get(pid, 0)
             qid = f"who:{pid}"
             if p.name is None and n >= config.review.who_min_faces and qid not in answered:

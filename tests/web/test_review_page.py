@@ -40,6 +40,8 @@ def _browser_or_skip():
 @pytest.fixture
 def served(library, config, detector, embedder, tmp_path):
     config.review.who_min_faces = 2
+    # the fake embedder's marker colours lie 0.3 apart: "Same person?" would come first
+    config.people.merge_threshold = 0.1
     marker_people(library, config, detector, embedder, tmp_path / "photos")
     server = make_server(library, config, embedder.id, port=0).start()
     yield server
