@@ -105,6 +105,7 @@ class PeopleConfig:
     pca_components: int = 32
     assign_threshold: float = 0.45
     regroup_after: int = 200
+    regroup_growth: float = 0.1
     min_faces_listed: int = 2
     merge_threshold: float = 0.45
     compare_threshold: float = 0.59

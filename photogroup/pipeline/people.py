@@ -514,6 +514,13 @@ def _write(
             Assignment.origin == AssignmentOrigin.AUTO, Assignment.face_id.not_in(eligible_ids)
         )
     )
+    # Faces joined one by one (they carry the distance-based probability) count
+    # towards the next regrouping until a grouping has seen them.
+    s.execute(
+        update(Assignment)
+        .where(Assignment.origin == AssignmentOrigin.AUTO, Assignment.probability.is_not(None))
+        .values(probability=None)
+    )
     summary.people_removed = _drop_empty_people(s)
     refresh_people_stats(sqlite_connection(s))
     summary.assigned = int((new_person >= 0).sum())
@@ -589,8 +596,9 @@ def assign_new_faces(
     library: Library, config: Config, embedder: str, regroup_if_needed: bool = True
 ) -> AssignSummary:
     """Unassigned faces join the nearest person when close enough; when many are
-    left waiting (`[people] regroup_after`), or when there are no people yet, everything is
-    grouped again.
+    left waiting (`[people] regroup_after`), when the faces no grouping has seen reach
+    `[people] regroup_growth` of the grouped ones, or when there are no people yet,
+    everything is grouped again.
 
     Runs in one transaction that holds the write lock from its first read, so no
     answer can slip in between what it reads and what it writes. A face never joins
@@ -643,9 +651,24 @@ def assign_new_faces(
                     joined.add(pid)
         summary.waiting = summary.candidates - summary.assigned
         refresh_people_stats(sqlite_connection(s), joined)
+        # faces no grouping has seen yet: joined one by one, or waiting
+        unseen = summary.waiting + int(
+            s.scalar(
+                select(func.count())
+                .select_from(Assignment)
+                .where(
+                    Assignment.origin == AssignmentOrigin.AUTO,
+                    Assignment.probability.is_not(None),
+                )
+            )
+            or 0
+        )
     no_people = not (faces.person >= 0).any()
+    grown = unseen >= config.people.regroup_growth * max(int((faces.person >= 0).sum()), 1)
     if regroup_if_needed and (
-        summary.waiting >= config.people.regroup_after or (no_people and summary.waiting > 1)
+        summary.waiting >= config.people.regroup_after
+        or (no_people and summary.waiting > 1)
+        or (summary.waiting > 0 and grown)
     ):
         summary.regrouped = regroup(library, config, embedder)
     return summary
