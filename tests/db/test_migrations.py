@@ -155,13 +155,10 @@ def test_installed_wheel_upgrades_a_library(tmp_path):
     assert run.stdout.split() == [sorted(script_heads()[0])[0], "facenet"]
 
 
-def test_0002_fills_people_figures_and_keeps_every_assignment(tmp_path):
-    """A library made by revision 0001 with people in it: upgrading adds the per-person
-    figures, computed from its assignments, and loses nothing (no table re-created)."""
+def make_0001_library(path: Path) -> None:
+    """A library made by revision 0001 with photos, faces, a person and assignments."""
     from photogroup.db.library import make_engine, upgrade
-    from photogroup.db.stats import stale_people_stats
 
-    path = tmp_path / "v1.db"
     engine = make_engine(path)
     upgrade(engine, "0001")
     engine.dispose()
@@ -186,13 +183,38 @@ def test_0002_fills_people_figures_and_keeps_every_assignment(tmp_path):
             "VALUES (?, 1, 'auto', '2020-01-01')",
             [(1,), (2,), (3,), (4,)],
         )
-    open_library(path).close()
+    conn.close()
+
+
+def assert_0001_data_upgraded(path: Path) -> None:
+    """The data of make_0001_library, at the newest schema with the 0002 figures."""
+    from photogroup.db.stats import stale_people_stats
+
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM assignments").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM faces").fetchone() == (4,)
+        assert conn.execute("SELECT id, path FROM photos ORDER BY id").fetchall() == [
+            (1, "/a.jpg"),
+            (2, "/b.jpg"),
+            (3, "/gone.jpg"),
+        ]
         row = conn.execute(
-            "SELECT face_count, photo_count, cover_face_id, quality_mid FROM people"
+            "SELECT name, face_count, photo_count, cover_face_id, quality_mid FROM people"
         ).fetchone()
         # The missing photo's face does not count; the cover is the widest face; two of
         # three faces are under 0.5, so the middle quality is under it too.
-        assert row == (3, 2, 2, 0.3)
+        assert row == ("Ann", 3, 2, 2, 0.3)
         assert stale_people_stats(conn) == []
+        assert {v for (v,) in conn.execute("SELECT version_num FROM alembic_version")} == (
+            script_heads()[0]
+        )
+    conn.close()
+
+
+def test_0002_fills_people_figures_and_keeps_every_assignment(tmp_path):
+    """A library made by revision 0001 with people in it: upgrading adds the per-person
+    figures, computed from its assignments, and loses nothing (no table re-created)."""
+    path = tmp_path / "v1.db"
+    make_0001_library(path)
+    open_library(path).close()
+    assert_0001_data_upgraded(path)
