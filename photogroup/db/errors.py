@@ -78,8 +78,8 @@ def storage_error(exc: BaseException, path: Path | str | None) -> LibraryError |
         )
     if primary in (_CORRUPT, _NOTADB):
         return LibraryError(
-            f'Cannot read {where}: {text}. Run "photogroup check", or restore the newest '
-            "backup (the *.bak files next to it)."
+            f"Cannot open {where}: {text}. Restore the newest backup (the *.bak files "
+            "next to it), or pass --library PATH."
         )
     if primary == _IOERR:
         return LibraryError(f"Cannot read or write {where}: input/output error ({text}).")
