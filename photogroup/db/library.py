@@ -59,13 +59,16 @@ def _has_table(engine: Engine, name: str | None = None) -> bool:
 def backup_database(path: Path, suffix: str) -> Path:
     """A consistent copy of the library next to it (SQLite online backup).
 
-    Written under a temporary name and renamed, so a backup that exists is complete;
+    Written under a temporary name and renamed, so a backup that exists is complete
+    (the caller holds the library's write lock, so no other backup is being written);
     older backups taken at the same revision (of an upgrade that was interrupted
     and is now retried) are then removed: one backup per revision, the newest.
     """
     revision = suffix.rsplit("-", 2)[0]
     target = path.with_name(f"{path.name}.{suffix}.bak")
     partial = path.with_name(f"{path.name}.{suffix}.bak-partial")
+    for stale in path.parent.glob(f"{path.name}.*.bak-partial"):  # of a killed backup
+        stale.unlink(missing_ok=True)
     try:
         src = sqlite3.connect(path)
         try:
@@ -151,44 +154,42 @@ def _reference_schema(revisions: frozenset[str]) -> _Schema:
         engine.dispose()
 
 
-def _undo_partial_upgrade(engine: Engine, path: Path) -> str | None:
+def _undo_partial_upgrade(raw: sqlite3.Connection, current: set[str], path: Path) -> str | None:
     """Take out what an interrupted, non-atomic upgrade by an older photogroup left
     behind: tables, columns and indexes that the library's stamped revision does not
     have (the next revision's, or the first revision's in a library whose creation was
     interrupted). Only empty tables are dropped; the columns dropped are the ones the
     upgrade adds and fills again. Returns the one-line message, None if nothing was there.
+    Runs in the caller's transaction (the upgrade's), so it is undone with it.
     """
-    with write_transaction(engine) as conn:
-        raw = conn.connection.driver_connection
-        current = current_revisions(raw)
-        have, want = _schema(raw), _reference_schema(frozenset(current))
-        at = f"schema {', '.join(sorted(current))}" if current else "no schema yet"
-        missing = [t for t in want.tables if t not in have.tables] + [
-            f"{t}.{c}" for t, cols in want.tables.items() for c in cols - have.tables.get(t, cols)
-        ]
-        if missing:
+    have, want = _schema(raw), _reference_schema(frozenset(current))
+    at = f"schema {', '.join(sorted(current))}" if current else "no schema yet"
+    missing = [t for t in want.tables if t not in have.tables] + [
+        f"{t}.{c}" for t, cols in want.tables.items() for c in cols - have.tables.get(t, cols)
+    ]
+    if missing:
+        raise LibraryError(
+            f"The library {str(path)!r} ({at}) lacks {', '.join(sorted(missing))}: it is "
+            "damaged. Restore the newest backup (the *.bak files next to it)."
+        )
+    tables = [t for t in have.tables if t not in want.tables]
+    columns = [(t, c) for t, cols in want.tables.items() for c in sorted(have.tables[t] - cols)]
+    indexes = [i for i, t in have.indexes.items() if i not in want.indexes and t not in tables]
+    if not (tables or columns or indexes):
+        return None
+    for table in tables:
+        if raw.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None:
             raise LibraryError(
-                f"The library {str(path)!r} ({at}) lacks {', '.join(sorted(missing))}: it is "
-                "damaged. Restore the newest backup (the *.bak files next to it)."
+                f"The library {str(path)!r} ({at}) holds a table {table!r} with rows "
+                "that its schema does not have. Restore the newest backup (the *.bak "
+                "files next to it)."
             )
-        tables = [t for t in have.tables if t not in want.tables]
-        columns = [(t, c) for t, cols in want.tables.items() for c in sorted(have.tables[t] - cols)]
-        indexes = [i for i, t in have.indexes.items() if i not in want.indexes and t not in tables]
-        if not (tables or columns or indexes):
-            return None
-        for table in tables:
-            if raw.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None:
-                raise LibraryError(
-                    f"The library {str(path)!r} ({at}) holds a table {table!r} with rows "
-                    "that its schema does not have. Restore the newest backup (the *.bak "
-                    "files next to it)."
-                )
-        for index in indexes:
-            raw.execute(f'DROP INDEX "{index}"')
-        for table, column in columns:
-            raw.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
-        for table in reversed(tables):  # made after the tables they refer to
-            raw.execute(f'DROP TABLE "{table}"')
+    for index in indexes:
+        raw.execute(f'DROP INDEX "{index}"')
+    for table, column in columns:
+        raw.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    for table in reversed(tables):  # made after the tables they refer to
+        raw.execute(f'DROP TABLE "{table}"')
     removed = [*(f"table {t}" for t in tables), *(f"column {t}.{c}" for t, c in columns)]
     removed += [f"index {i}" for i in indexes]
     return (
@@ -277,15 +278,11 @@ def open_library(
         if current != heads:
             if not create and not current and not _has_table(engine):
                 raise no_library(path)  # an empty file: a creation that was interrupted
-            note = _undo_partial_upgrade(engine, path)
+            backup, note = _migrate(engine, path, heads)
             if note is not None:
                 notes.append(note)
                 if on_note is not None:
                     on_note(note)
-            if current and _has_table(engine, "photos"):
-                stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-                backup = backup_database(path, f"{'-'.join(sorted(current))}-{stamp}")
-            upgrade(engine)
     except BaseException as exc:
         engine.dispose()
         error = None if isinstance(exc, LibraryError) else storage_error(exc, path)
@@ -293,6 +290,34 @@ def open_library(
             raise
         raise error from exc
     return Library(path=path, engine=engine, backup=backup, notes=notes)
+
+
+def _migrate(engine: Engine, path: Path, heads: set[str]) -> tuple[Path | None, str | None]:
+    """Upgrade to `heads` in one transaction, which holds the write lock from the first
+    look at the revision to the commit: another process opening the library at the
+    same time waits, then finds nothing to do. In it: what an older photogroup left half
+    done is taken out, a library with data is backed up (the backup reads the last
+    commit, which nobody else can change meanwhile) and the migrations run.
+    Returns (the backup, the repair message)."""
+    from alembic import command
+
+    backup = note = None
+    with write_transaction(engine) as conn:
+        raw = conn.connection.driver_connection
+        current = current_revisions(raw)
+        if current == heads:
+            return None, None
+        note = _undo_partial_upgrade(raw, current, path)
+        if (
+            current
+            and raw.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='photos'"
+            ).fetchone()
+        ):
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            backup = backup_database(path, f"{'-'.join(sorted(current))}-{stamp}")
+        command.upgrade(_alembic_config(conn), "head")
+    return backup, note
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -103,6 +103,7 @@ def _kill_at_every_statement(
             lib.close()
         check(path)
         assert len(list(work.glob("*.bak"))) <= 1, f"backups piled up after kill {n}"
+        assert not list(work.glob("*.bak-partial")), f"a partial backup left after kill {n}"
         if not killed:
             return n
         assert n < 500, "the open never completed"
