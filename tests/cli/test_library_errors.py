@@ -36,11 +36,12 @@ def old_library(tmp_path: Path) -> Path:
     return path
 
 
-def _one_error_line(err: str) -> str:
+def _one_error_line(err: str, progress: bool = False) -> str:
+    """The one line of the error; with `progress`, after the command's progress lines."""
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("Error: ") and "Traceback" not in err
-    return lines[0]
+    assert "Traceback" not in err and (progress or len(lines) == 1), err
+    assert lines[-1].startswith("Error: ") and sum("Error" in x for x in lines) == 1, err
+    return lines[-1]
 
 
 @contextmanager
@@ -167,3 +168,47 @@ def test_no_traceback_for_a_huge_id_in_a_real_process(tmp_path):
     )
     assert run.returncode == 3, run.stderr
     assert _one_error_line(run.stderr).startswith(f'Error: No person named "{HUGE}"')
+
+
+def test_disk_full_during_a_scan_is_exit_5_and_the_next_scan_finishes(
+    tmp_path, capsys, monkeypatch
+):
+    """The disk fills while a scan writes photos and faces (a real SQLITE_FULL in the
+    middle of a transaction): one line, exit 5, no traceback; after space is freed the
+    next scan indexes every photo."""
+    import sqlite3
+
+    import photogroup.pipeline.models as models
+
+    from ..conftest import FakeDetector, FakeEmbedder, make_photo
+
+    root = tmp_path / "photos"
+    for i in range(40):
+        make_photo(root / f"p{i:02}.png", [("red", 20 + i, 30, 60)], size=(320, 240))
+    monkeypatch.setattr(models, "load_models", lambda config, say: (FakeDetector(), FakeEmbedder()))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    db = tmp_path / "library.db"
+    lib = ["--library", str(db)]
+    open_library_pages = _pages_of_new_library(db)
+    with _every_connection(_page_limit(open_library_pages + 3)):
+        assert main([*lib, "scan", "--no-progress", str(root)]) == EXIT_LIBRARY
+    line = _one_error_line(capsys.readouterr().err, progress=True)
+    assert "disk is full" in line and str(db) in line
+    assert main([*lib, "scan", "--no-progress", str(root)]) == 0
+    assert main([*lib, "check"]) == 0, capsys.readouterr()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM photos WHERE status = 'ok'").fetchone() == (40,)
+        assert conn.execute("SELECT count(*) FROM faces").fetchone() == (40,)
+    conn.close()
+
+
+def _pages_of_new_library(path: Path) -> int:
+    import sqlite3
+
+    from photogroup.db.library import open_library
+
+    open_library(path).close()
+    with sqlite3.connect(path) as conn:
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.close()
+    return int(pages)
