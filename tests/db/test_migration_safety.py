@@ -266,3 +266,29 @@ def test_full_disk_while_upgrading_then_space_freed(tmp_path):
     open_library(path).close()
     assert_0001_data_upgraded(path)
     assert len(list(tmp_path.glob("*.bak"))) == 1
+
+
+def test_the_upgrade_is_one_explicit_transaction(tmp_path):
+    """What reaches SQLite: BEGIN IMMEDIATE, every DDL statement and version stamp of
+    every revision, COMMIT; no COMMIT in between (as Python's sqlite3 would do by
+    default, committing each DDL statement on its own)."""
+    traced: list[tuple[int, str]] = []
+
+    def trace(conn: sqlite3.Connection) -> None:
+        conn.set_trace_callback(lambda sql: traced.append((id(conn), sql)))
+
+    path = tmp_path / "library.db"
+    make_0001_library(path)
+    with _every_connection(trace):
+        open_library(path).close()
+    # The library's connection that upgraded (others: the schema of 0001 in memory).
+    (library,) = {c for c, sql in traced if sql.startswith("ALTER TABLE")}
+    words = [" ".join(sql.split()).upper() for c, sql in traced if c == library]
+    first_ddl = next(i for i, s in enumerate(words) if s.startswith("ALTER TABLE"))
+    stamp = next(i for i, s in enumerate(words) if s.startswith("UPDATE ALEMBIC_VERSION"))
+    begin = max(i for i, s in enumerate(words[:first_ddl]) if s.startswith("BEGIN"))
+    assert words[begin] == "BEGIN IMMEDIATE"
+    commit = next(i for i, s in enumerate(words) if i > stamp and s.startswith("COMMIT"))
+    between = words[begin + 1 : commit]
+    assert not [s for s in between if s.startswith(("COMMIT", "BEGIN", "END", "ROLLBACK"))]
+    assert sum(s.startswith("ALTER TABLE PEOPLE ADD COLUMN") for s in between) == 4
