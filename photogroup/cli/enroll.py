@@ -15,7 +15,12 @@ from .progress import BarProgress
 @click.command("enroll")
 @click.argument("name")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
-@click.option("--face", "face_number", type=int, help="Which face of a group photo (1 = leftmost).")
+@click.option(
+    "--face",
+    "face_number",
+    type=click.IntRange(1),
+    help="Which face of a group photo (1 = leftmost).",
+)
 @click.option("--wait", is_flag=True, help="Wait for a running scan instead of exiting.")
 @click.pass_obj
 def command(

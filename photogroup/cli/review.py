@@ -39,7 +39,11 @@ def _embedder(app: AppContext) -> str:
     help="With --answer QID notface: which of the question's faces is not a face.",
 )
 @click.option("--no-browser", is_flag=True, help="Serve the page, print its address only.")
-@click.option("--port", type=int, help="Port of the page (default: [review] port, 0: any).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port of the page (default: [review] port, 0: any).",
+)
 @click.pass_obj
 def command(
     app: AppContext,

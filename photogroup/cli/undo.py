@@ -6,10 +6,11 @@ import click
 
 from ..pipeline.people import embedder_id
 from .context import AppContext
+from .params import ID
 
 
 @click.command("undo")
-@click.argument("decision", type=int, required=False)
+@click.argument("decision", type=ID, required=False)
 @click.pass_obj
 def command(app: AppContext, decision: int | None) -> None:
     """Take back your newest answer (or answer number DECISION): its effect is

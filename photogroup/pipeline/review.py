@@ -35,6 +35,7 @@ from ..core.calibration import Calibration
 from ..core.config import Config
 from ..core.errors import NotFoundError, UsageError
 from ..core.types import FloatArray
+from ..db import MAX_ID
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
@@ -144,7 +145,10 @@ def parse_question_id(qid: str) -> tuple[str, list[int]]:
             'get one with "photogroup review --json".'
         )
     try:
-        return kinds[parts[0]][0], [int(p) for p in parts[1:]]
+        ids = [int(p) for p in parts[1:]]
+        if not all(1 <= i <= MAX_ID for i in ids):
+            raise ValueError(ids)
+        return kinds[parts[0]][0], ids
     except ValueError:
         raise UsageError(
             f"{qid!r} is not a question id: the parts after the kind are ids."
