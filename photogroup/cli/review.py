@@ -54,7 +54,8 @@ def command(
 
     \b
     Scripts: photogroup review --json            (next question, or null)
-             photogroup review --answer QID yes  (or no, skip; --name NAME for "who")
+             photogroup review --answer QID yes  (or no, skip)
+             photogroup review --answer who:N yes --name NAME  (who:N no: leave unnamed)
     """
     from ..pipeline import review
 

@@ -148,7 +148,9 @@ def parse_question_id(qid: str) -> tuple[str, list[int]]:
             f"{qid[:80]!r} is not a question id (same:A:B, face:F:P or who:P); "
             'get one with "photogroup review --json".'
         )
-    if not all(p.isascii() and p.isdigit() and 0 < int(p) <= _MAX_ID for p in parts[1:]):
+    if not all(
+        p.isascii() and p.isdigit() and len(p) <= 19 and 0 < int(p) <= _MAX_ID for p in parts[1:]
+    ):
         raise UsageError(
             f"{qid[:80]!r} is not a question id: the parts after the kind are ids "
             "(whole numbers from 1)."

@@ -226,6 +226,7 @@ def test_history_lists_answers_in_words_with_what_to_undo_first(library, config,
         ("who:1", "yes", "Person 4", "default name"),
         ("who:99999999999999999999", "skip", None, "are ids"),
         ("face:-1:2", "yes", None, "are ids"),
+        ("who:" + "9" * 5000, "skip", None, "are ids"),
         ("who:1", "yes", {"a": 1}, "A name is text"),
     ],
 )
