@@ -168,3 +168,28 @@ def test_enroll_far_face_needs_force_and_references_stay_out_of_photos(
     code, _, err = run([*lib_args, "enroll", "Person 4", str(red)], capsys)
     assert code == 2 and "default name" in err
     assert [n for _, n in people(library) if n] == ["Rosa"]
+
+
+def test_check_finds_nothing_after_the_hostile_answers_and_undos(lib_args, library, capsys):
+    """Issue 14's inputs, refused or undone in the wrong order, leave `check` clean."""
+    (p1, _), (p2, _), (p3, _) = people(library)
+    hostile = [
+        ["review", "--answer", f"same:{p1}:{p1}", "no"],
+        ["review", "--answer", f"who:{p1}", "no", "--name", "X"],
+        ["review", "--answer", f"who:{p1}", "yes", "--name", "Mindy\nfake"],
+        ["name", str(p2), "Person 4"],
+        ["name", str(p1), "Mindy"],
+        ["name", str(p2), "MINDY"],
+        ["name", str(p1), "Mandy"],
+        ["undo", "5"],
+        ["undo", "1"],
+        ["review", "--answer", f"who:{p3}", "skip"],
+        ["merge", str(p3), str(p2)],
+        ["undo", "3"],
+    ]
+    for args in hostile:
+        main([*lib_args, *args])
+    capsys.readouterr()
+    assert main([*lib_args, "check", "--json"]) == 0
+    assert capsys.readouterr().out == ""
+    assert dict(people(library))[p1] == "Mandy"
