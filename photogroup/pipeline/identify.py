@@ -403,10 +403,23 @@ def mark_references(library: Library, config: Config, run_id: int, paths: list[s
         for (listed,) in s.execute(select(ScanRun.roots).where(ScanRun.kind == "scan")).all():
             roots += [str(r) for r in (json.loads(listed) if isinstance(listed, str) else listed)]
         prefixes = [r.rstrip(os.sep) + os.sep for r in roots]
+        changed = []
         for path in paths:
             photo = s.scalar(select(Photo).where(Photo.path == str(Path(path).resolve())))
-            if photo is not None:
-                photo.reference = not any(photo.path.startswith(p) for p in prefixes)
+            reference = photo is not None and not any(photo.path.startswith(p) for p in prefixes)
+            if photo is not None and photo.reference != reference:
+                photo.reference = reference
+                changed.append(photo.id)
+        if changed:  # the photo figures of the people in them
+            s.flush()
+            refresh_people_stats(
+                sqlite_connection(s),
+                s.scalars(
+                    select(Assignment.person_id)
+                    .join(Face, Face.id == Assignment.face_id)
+                    .where(Face.photo_id.in_(changed))
+                ),
+            )
 
 
 def reference_faces(library: Library, paths: list[str]) -> dict[str, list[Face]]:

@@ -154,6 +154,9 @@ def test_enroll_far_face_needs_force_and_references_stay_out_of_photos(
     code, out, _ = run([*lib_args, "photos", "--person", "Rosa", "--json"], capsys)
     paths = [json.loads(line)["path"] for line in out.splitlines()]
     assert len(paths) == 3 and all("/photos/red" in p for p in paths)
+    code, out, _ = run([*lib_args, "people", "--json"], capsys)
+    rosa = next(json.loads(line) for line in out.splitlines() if '"Rosa"' in line)
+    assert (rosa["faces"], rosa["photos"]) == (4, 3)  # the reference face counts, its photo not
     code, out, _ = run([*lib_args, "status", "--json"], capsys)
     last = json.loads(out)["last_scan"]
     assert last["roots"] == [str(tmp_path / "photos")]
