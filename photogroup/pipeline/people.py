@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..core.config import Config
 from ..core.errors import UsageError
+from ..core.names import check_name, name_key
 from ..core.types import FloatArray
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
@@ -471,7 +472,8 @@ def _write(
     free = ~faces.fixed & eligible
     summary.faces = int(eligible.sum())
     created: dict[int, int] = {}
-    for placeholder in sorted({int(p) for p in new_person[free] if p <= _NEW}):
+    # new people numbered in the clusters' order (largest first)
+    for placeholder in sorted({int(p) for p in new_person[free] if p <= _NEW}, reverse=True):
         person = Person()
         s.add(person)
         s.flush()
@@ -689,6 +691,16 @@ def find_person(s: Session, ref: str | int) -> Person:
     return person
 
 
+def named(s: Session, name: str) -> Person | None:
+    """The person called `name`, case and Unicode spelling ignored (core.names.name_key):
+    "mindy" is Mindy."""
+    key = name_key(name)
+    for person in s.scalars(select(Person).where(Person.name.is_not(None))):
+        if name_key(person.name or "") == key:
+            return person
+    return None
+
+
 def record(s: Session, kind: DecisionKind, **values: Any) -> Decision:
     decision = Decision(kind=kind, **values)
     s.add(decision)
@@ -696,17 +708,14 @@ def record(s: Session, kind: DecisionKind, **values: Any) -> Decision:
 
 
 def name_person(library: Library, ref: str | int, name: str | None, **answer: Any) -> Person:
-    """Give a person a name (None: remove the name; the person stays)."""
+    """Give a person a name (None: remove the name; the person stays). The name is
+    checked by core.names.check_name and must not be another person's."""
     if name is not None:
-        name = name.strip()
-        if not name:
-            raise UsageError("A name cannot be empty.")
-        if name.lower().startswith("person ") and name[7:].strip().isdigit():
-            raise UsageError(f'"{name}" looks like a default name; choose another.')
+        name = check_name(name)
     with library.session() as s:
         person = find_person(s, ref)
         if name is not None:
-            other = s.scalar(select(Person).where(func.lower(Person.name) == name.lower()))
+            other = named(s, name)
             if other is not None and other.id != person.id:
                 raise UsageError(
                     f'"{other.name}" is already the name of person {other.id}. If they are the '
@@ -734,7 +743,10 @@ def merge_people(
         keep = find_person(s, keep_ref)
         other = find_person(s, other_ref)
         if keep.id == other.id:
-            raise UsageError(f"{display_name(keep)} and {display_name(other)} are the same person.")
+            raise UsageError(
+                f'"{keep_ref}" and "{other_ref}" are the same person, {display_name(keep)} '
+                f"(id {keep.id}): there is nothing to merge."
+            )
         if keep.name and other.name and keep.name != other.name:
             raise UsageError(
                 f'Both people have names ("{keep.name}", "{other.name}"), and a merge keeps one '

@@ -223,7 +223,11 @@ def _photos(
     date_to: str | None,
 ) -> list[PhotoRow]:
     when = "coalesce(p.taken_at, p.file_time)"
-    sql = [f"SELECT p.id, p.path, {when}, p.width, p.height FROM photos p WHERE p.status = 'ok'"]
+    # enroll's reference photos from outside the library are not photos of it
+    sql = [
+        f"SELECT p.id, p.path, {when}, p.width, p.height FROM photos p "
+        "WHERE p.status = 'ok' AND NOT p.reference"
+    ]
     params: list[Any] = []
     for pid in include:
         sql.append(f"AND p.id IN ({_PHOTOS_OF} = ?)")

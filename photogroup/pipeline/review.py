@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from ..core.calibration import Calibration
 from ..core.config import Config
 from ..core.errors import NotFoundError, UsageError
+from ..core.names import check_name
 from ..core.types import FloatArray
 from ..db import MAX_ID
 from ..db.library import Library, sqlite_connection
@@ -55,6 +56,7 @@ from .people import (
     load_faces,
     merge_people,
     name_person,
+    named,
     record,
 )
 
@@ -137,22 +139,29 @@ def _label(person: Person | None, pid: int) -> str:
 
 
 def parse_question_id(qid: str) -> tuple[str, list[int]]:
+    """(kind, ids) of a question id: same:A:B (two different people), face:F:P or
+    who:P; anything else is a UsageError saying what a question id is."""
     parts = qid.strip().split(":")
     kinds = {"same": (SAME, 2), "face": (IS_THIS, 2), "who": (WHO, 1), "split": (SPLIT, 1)}
     if parts[0] not in kinds or len(parts) != kinds[parts[0]][1] + 1:
         raise UsageError(
-            f"{qid!r} is not a question id (same:A:B, face:F:P, who:P or split:P); "
+            f"{qid[:80]!r} is not a question id (same:A:B, face:F:P, who:P or split:P); "
             'get one with "photogroup review --json".'
         )
-    try:
-        ids = [int(p) for p in parts[1:]]
-        if not all(1 <= i <= MAX_ID for i in ids):
-            raise ValueError(ids)
-        return kinds[parts[0]][0], ids
-    except ValueError:
+    if not all(
+        p.isascii() and p.isdigit() and len(p) <= 19 and 0 < int(p) <= MAX_ID for p in parts[1:]
+    ):
         raise UsageError(
-            f"{qid!r} is not a question id: the parts after the kind are ids."
-        ) from None
+            f"{qid[:80]!r} is not a question id: the parts after the kind are ids "
+            "(whole numbers from 1)."
+        )
+    ids = [int(p) for p in parts[1:]]
+    if parts[0] == "same" and ids[0] == ids[1]:
+        raise UsageError(
+            f"{qid!r} is not a question: same:A:B asks about two different people, "
+            f"and both are {ids[0]}."
+        )
+    return kinds[parts[0]][0], ids
 
 
 # --- distances -------------------------------------------------------------------------
@@ -496,6 +505,50 @@ def people_distance(s: Session, embedder: str, a: int, b: int) -> float | None:
     return float(1.0 - sims.max())
 
 
+def check_answer(
+    qid: str, reply: str, name: object = None
+) -> tuple[str, str, list[int], str | None]:
+    """The one check of an answer, wherever it comes from (the CLI, the page, the
+    terminal): (question id as stored, reply, ids, checked name) or a UsageError.
+
+    The reply is yes, no or skip (y, n, s). A name answers only a "Who is this?",
+    and only with yes: "no" there means "leave them unnamed"; a name goes through
+    core.names.check_name."""
+    if not isinstance(reply, str):
+        raise UsageError(f"{reply!r} is not an answer: use yes, no, skip or notface.")
+    reply = reply.strip().lower()
+    reply = {"y": "yes", "n": "no", "s": "skip"}.get(reply, reply)
+    if reply not in ANSWERS:
+        raise UsageError(f"{reply[:40]!r} is not an answer: use yes, no, skip or notface.")
+    if not isinstance(qid, str):
+        raise UsageError(f'{qid!r} is not a question id; get one with "photogroup review --json".')
+    kind, ids = parse_question_id(qid)
+    if kind == SAME:
+        ids = sorted(ids)
+    stored = {SAME: "same", IS_THIS: "face", WHO: "who", SPLIT: "split"}[kind] + "".join(
+        f":{i}" for i in ids
+    )
+    if name is not None and kind != WHO:
+        raise UsageError(
+            f'A name answers only "Who is this?" (who:N); {stored} is answered with yes, no '
+            "or skip alone. To name the person, answer their who: question or run "
+            '"photogroup name PERSON NAME".'
+        )
+    if kind == WHO:
+        if name is not None and reply != "yes":
+            raise UsageError(
+                f'"{reply}" to "Who is this?" takes no name ("no" leaves the person unnamed, '
+                f'"skip" asks later). To name them: --answer {stored} yes --name NAME.'
+            )
+        if reply == "yes":
+            if name is None:
+                raise UsageError(
+                    f'Question {stored} ("Who is this?") is answered with --name NAME.'
+                )
+            name = check_name(name)
+    return stored, reply, ids, name if isinstance(name, str) else None
+
+
 def answer(
     library: Library,
     config: Config,
@@ -506,19 +559,21 @@ def answer(
     face_id: int | None = None,
 ) -> AnswerResult:
     """Record the user's answer to question `qid`: 'yes', 'no' or 'skip' (a "Who is
-    this?" is answered with a name), or 'notface': the question's face (`face_id`, one
-    of the faces shown, for the questions that show several) is a false detection.
-    Applies it at once and re-learns thresholds."""
-    reply = reply.strip().lower()
-    if reply in ("y", "n", "s"):
-        reply = {"y": "yes", "n": "no", "s": "skip"}[reply]
-    if reply not in ANSWERS:
-        raise UsageError(f"{reply!r} is not an answer: use yes, no or skip.")
-    kind, ids = parse_question_id(qid)
+    this?" is answered yes with a name), or 'notface': the question's face (`face_id`,
+    one of the faces shown, for the questions that show several) is a false detection.
+    Checked by `check_answer`; applied at once;
+    thresholds re-learnt. A skipped question may be answered later (the skip then
+    stops counting: see `superseded_by`)."""
+    qid, reply, ids, name = check_answer(qid, reply, name)
+    kind = parse_question_id(qid)[0]
     with library.session() as s:
-        if qid in _answered(s):
+        earlier = s.scalars(
+            select(Decision).where(Decision.question == qid, Decision.undone_at.is_(None))
+        ).all()
+        if earlier and (reply == "skip" or any(d.kind != DecisionKind.SKIP for d in earlier)):
             raise UsageError(
-                f'Question {qid} was answered already; "photogroup undo" takes an answer back.'
+                f"Question {qid} was answered already ({describe(s, earlier[-1])}, answer "
+                f'{earlier[-1].id}); "photogroup undo {earlier[-1].id}" takes it back.'
             )
         for pid in ids[1:] if kind == IS_THIS else ids:
             if s.get(Person, pid) is None:
@@ -530,7 +585,7 @@ def answer(
             raise NotFoundError(f"Question {qid} is out of date: face {ids[0]} no longer exists.")
     if reply == "notface":
         return _answer_not_a_face(library, qid, kind, ids, face_id)
-    if reply == "skip" and not (kind == WHO and name):
+    if reply == "skip":
         with library.session() as s:
             d = record(s, DecisionKind.SKIP, question=qid, value="skip")
             s.flush()
@@ -542,7 +597,7 @@ def answer(
     elif kind == SPLIT:
         result = _answer_split(library, embedder, qid, ids[0], reply == "yes")
     else:
-        result = _answer_who(library, qid, ids[0], reply, name)
+        result = _answer_who(library, qid, ids[0], name)
     with library.session() as s:
         result.thresholds = thresholds.learn(s, config, embedder)
     return result
@@ -618,8 +673,9 @@ def _answer_same(
         keep, other = (a, b)
         if (pb.name and not pa.name) or (not pa.name and counts[b] > counts[a]):
             keep, other = b, a
+        moving = _label(pa if other == a else pb, other)
     kept = merge_people(library, keep, other, distance=d, embedder=embedder, question=qid)
-    return AnswerResult(f"Merged person {other} into {_label(kept, kept.id)}.")
+    return AnswerResult(f"Merged {moving} into {_label(kept, kept.id)}.")
 
 
 def _answer_not_a_face(
@@ -653,18 +709,17 @@ def _answer_split(
     return AnswerResult(message, [did])
 
 
-def _answer_who(
-    library: Library, qid: str, person_id: int, reply: str, name: str | None
-) -> AnswerResult:
-    if not name:
-        if reply == "no":
-            with library.session() as s:
-                dec = record(s, DecisionKind.SKIP, question=qid, value="no name")
-                s.flush()
-                return AnswerResult("Left unnamed.", [dec.id])
-        raise UsageError(f'Question {qid} ("Who is this?") is answered with --name NAME.')
+def _answer_who(library: Library, qid: str, person_id: int, name: str | None) -> AnswerResult:
+    """A name answers "Who is this?"; no name (the reply "no") leaves them unnamed."""
+    if name is None:
+        with library.session() as s:
+            dec = record(s, DecisionKind.SKIP, question=qid, value="no name")
+            s.flush()
+            return AnswerResult(
+                f"{_label(s.get(Person, person_id), person_id)} is left unnamed.", [dec.id]
+            )
     with library.session() as s:
-        other = s.scalar(select(Person).where(Person.name == name.strip()))
+        other = named(s, name)
         other_id = None if other is None or other.id == person_id else other.id
     if other_id is not None:
         # The name is someone's already: the user says these are the same person.
@@ -689,21 +744,137 @@ def remove_face(library: Library, config: Config, embedder: str, face_id: int) -
 
 # --- undo ------------------------------------------------------------------------------
 
+_FACE_KINDS = (DecisionKind.FACE_IS_PERSON, DecisionKind.FACE_NOT_PERSON)
+
+
+def superseded_by(s: Session, dec: Decision) -> Decision | None:
+    """The newest answer still in effect that came after `dec` and rests on what `dec`
+    did; None when `dec` can be undone exactly. The one definition, by kind:
+
+    - a face answer (confirm, reject, enroll): a newer answer about the same face;
+    - a name, or a hide: a newer name (hide) of the same person, or a newer merge
+      that kept or took in that person;
+    - a merge: any newer answer about the person it kept (its faces, its name, its
+      visibility, another merge, "different people");
+    - a skip (or "leave unnamed"): a newer answer to the same question;
+    - "different people": nothing; it only forbids a merge of the two, and none can
+      have followed while it held.
+
+    (A merge rewrites the person of the answers about the person it takes in, so "the
+    same person" here is the person an answer speaks of now.)"""
+    kind = DecisionKind(dec.kind)
+    newer = select(Decision).where(Decision.id > dec.id, Decision.undone_at.is_(None))
+    about = (Decision.person_id == dec.person_id) | (Decision.other_person_id == dec.person_id)
+    if kind in _FACE_KINDS:
+        if dec.face_id is None:
+            return None
+        query = newer.where(Decision.face_id == dec.face_id, Decision.kind.in_(_FACE_KINDS))
+    elif kind in (DecisionKind.NAME, DecisionKind.HIDE):
+        if dec.person_id is None:
+            return None
+        query = newer.where(
+            ((Decision.kind == kind) & (Decision.person_id == dec.person_id))
+            | ((Decision.kind == DecisionKind.SAME_PERSON) & about)
+        )
+    elif kind == DecisionKind.SAME_PERSON:
+        if dec.person_id is None:
+            return None
+        query = newer.where(about)
+    elif kind == DecisionKind.SKIP:
+        if dec.question is None:
+            return None
+        query = newer.where(Decision.question == dec.question)
+    else:
+        return None
+    return s.scalar(query.order_by(Decision.id.desc()).limit(1))
+
+
+def _person_label(s: Session, pid: int | None) -> str:
+    if pid is None:
+        return "a removed person"
+    return _label(s.get(Person, pid), pid)
+
+
+def _quoted(name: str | None) -> str:
+    return "unnamed" if name is None else f'"{name}"'
+
+
+def describe(s: Session, dec: Decision) -> str:
+    """An answer in words, with the names of the people it speaks of as they are now:
+    'named Person 42 "Ann" (was unnamed)', 'confirmed face 267 as Ann'."""
+    kind, details = DecisionKind(dec.kind), dec.details or {}
+    who = _person_label(s, dec.person_id)
+    if kind == DecisionKind.FACE_IS_PERSON:
+        if dec.value == "enrolled":
+            return f"enrolled face {dec.face_id} as {who}"
+        return f"confirmed face {dec.face_id} as {who}"
+    if kind == DecisionKind.FACE_NOT_PERSON:
+        return f"said face {dec.face_id} is not {who}"
+    if kind == DecisionKind.SAME_PERSON:
+        other = details.get("other_name") or f"Person {details.get('other_id', '?')}"
+        return f"merged {other} into {who}"
+    if kind == DecisionKind.DIFFERENT_PEOPLE:
+        return f"said {who} and {_person_label(s, dec.other_person_id)} are different people"
+    if kind == DecisionKind.NAME:
+        previous = details.get("previous")
+        if dec.value is None:
+            return f"removed the name {_quoted(previous)} of Person {dec.person_id}"
+        return f"named Person {dec.person_id} {_quoted(dec.value)} (was {_quoted(previous)})"
+    if kind == DecisionKind.HIDE:
+        return f"{'hid' if dec.value == 'hide' else 'showed'} {who}"
+    if kind == DecisionKind.SKIP and dec.question:
+        try:
+            qkind, ids = parse_question_id(dec.question)
+        except UsageError:
+            return f"skipped question {dec.question}"
+        if qkind == WHO:
+            if dec.value == "no name":
+                return f"left {_person_label(s, ids[0])} unnamed"
+            return f'skipped "Who is this?" for {_person_label(s, ids[0])}'
+        if qkind == IS_THIS:
+            return f'skipped "Is this {_person_label(s, ids[1])}?" for face {ids[0]}'
+        return (
+            f'skipped "Same person?" for {_person_label(s, ids[0])} and {_person_label(s, ids[1])}'
+        )
+    return f"{dec.kind} {dec.question or ''}".strip()
+
 
 def undo(
     library: Library, config: Config, embedder: str | None, decision_id: int | None = None
 ) -> str:
-    """Take back the newest answer (or `decision_id`): its effect is reversed and it
-    stops counting for grouping and thresholds; it stays in the history as undone."""
+    """Take back the newest answer (or answer `decision_id`): its effect is reversed and
+    it stops counting for grouping and thresholds; it stays in the history as undone.
+    An older answer that a newer one rests on (`superseded_by`) is refused, naming
+    the newer one: undoing it would destroy what the newer answer did."""
     with library.session() as s:
-        query = select(Decision).where(Decision.undone_at.is_(None))
-        if decision_id is not None:
-            query = query.where(Decision.id == decision_id)
-        dec = s.scalar(query.order_by(Decision.id.desc()).limit(1))
-        if dec is None:
-            if decision_id is not None:
-                raise NotFoundError(f"No answer {decision_id} to undo (or it was undone already).")
-            raise UsageError("Nothing to undo.")
+        if decision_id is None:
+            dec = s.scalar(
+                select(Decision)
+                .where(Decision.undone_at.is_(None))
+                .order_by(Decision.id.desc())
+                .limit(1)
+            )
+            if dec is None:
+                raise UsageError("Nothing to undo.")
+        else:
+            dec = s.get(Decision, decision_id) if 0 < decision_id <= MAX_ID else None
+            if dec is None:
+                raise NotFoundError(
+                    f'There is no answer {decision_id}. "photogroup undo --list" shows the '
+                    "answers you can undo, with their numbers."
+                )
+            if dec.undone_at is not None:
+                raise UsageError(
+                    f"Answer {dec.id} ({describe(s, dec)}) was undone already, on "
+                    f"{dec.undone_at:%Y-%m-%d %H:%M}."
+                )
+            newer = superseded_by(s, dec)
+            if newer is not None:
+                raise UsageError(
+                    f"Cannot undo answer {dec.id} ({describe(s, dec)}): answer {newer.id} "
+                    f"({describe(s, newer)}) came after it and rests on it. Undo {newer.id} "
+                    'first, or keep both ("photogroup undo --list" shows them).'
+                )
         message = _reverse(s, dec)
         dec.undone_at = _now()
         if embedder is not None:
@@ -712,14 +883,18 @@ def undo(
 
 
 def _reverse(s: Session, dec: Decision) -> str:
+    """Put back what `dec` changed; returns what was undone, in words."""
     kind, details = DecisionKind(dec.kind), dec.details or {}
-    if kind in (DecisionKind.FACE_IS_PERSON, DecisionKind.FACE_NOT_PERSON):
+    what = describe(s, dec)
+    if kind in _FACE_KINDS:
         previous = details.get("previous")
         current = s.get(Assignment, dec.face_id) if dec.face_id is not None else None
         touched = {p for p in (dec.person_id, current.person_id if current else None) if p}
+        who = _person_label(s, dec.person_id)
         if kind == DecisionKind.FACE_IS_PERSON and current is not None:
             s.delete(current)
             current = None
+        restored = None
         if previous and current is None and s.get(Person, previous["person"]) is not None:
             s.flush()
             s.add(
@@ -727,10 +902,19 @@ def _reverse(s: Session, dec: Decision) -> str:
                     face_id=dec.face_id, person_id=previous["person"], origin=previous["origin"]
                 )
             )
-            touched.add(previous["person"])
+            restored = previous["person"]
+            touched.add(restored)
         refresh_people_stats(sqlite_connection(s), touched)
-        verb = "is" if kind == DecisionKind.FACE_IS_PERSON else "is not"
-        return f"Undone: face {dec.face_id} {verb} person {dec.person_id}."
+        if kind == DecisionKind.FACE_IS_PERSON:
+            role = "a reference face of" if dec.value == "enrolled" else "confirmed as"
+            where = (
+                f"it is with {_person_label(s, restored)} again"
+                if restored is not None
+                else "it belongs to no one until the next grouping"
+            )
+            return f"Undone: face {dec.face_id} is no longer {role} {who}; {where}."
+        back = f"; it is back with {who}" if restored is not None else ""
+        return f"Undone: face {dec.face_id} may be {who} again{back}."
     if kind == DecisionKind.SAME_PERSON:
         return _unmerge(s, dec, details)
     if kind in (DecisionKind.SPLIT, DecisionKind.MOVE_FACES, DecisionKind.NOT_A_FACE):
@@ -739,29 +923,38 @@ def _reverse(s: Session, dec: Decision) -> str:
         return undo_edit(s, dec)
     if kind == DecisionKind.NAME:
         person = s.get(Person, dec.person_id) if dec.person_id else None
+        previous_name = details.get("previous")
         if person is not None:
-            previous_name = details.get("previous")
-            if previous_name and s.scalar(select(Person).where(Person.name == previous_name)):
-                raise UsageError(
-                    f'Cannot undo: the name "{previous_name}" now belongs to someone else.'
-                )
+            if previous_name:
+                holder = named(s, previous_name)
+                if holder is not None and holder.id != person.id:
+                    raise UsageError(
+                        f'Cannot undo answer {dec.id} ({what}): the name "{previous_name}" '
+                        f"now belongs to person {holder.id}."
+                    )
             person.name = previous_name
-        return f"Undone: the name of person {dec.person_id}."
+        return f"Undone: {what}. Person {dec.person_id} is {_quoted(previous_name)} again."
     if kind == DecisionKind.HIDE:
         person = s.get(Person, dec.person_id) if dec.person_id else None
         if person is not None:
             person.hidden = bool(details.get("previous", dec.value != "hide"))
-        return f"Undone: hiding person {dec.person_id}."
+            state = "hidden" if person.hidden else "shown"
+            return f"Undone: {what}; {_label(person, person.id)} is {state} again."
+        return f"Undone: {what}."
     if kind == DecisionKind.DIFFERENT_PEOPLE:
-        return f"Undone: people {dec.person_id} and {dec.other_person_id} are different."
-    return f"Undone: {dec.question or dec.kind}."
+        return f"Undone: {what}; they may be merged again."
+    return f"Undone: {what}; the question can be asked again."
 
 
 def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
     keep = s.get(Person, dec.person_id) if dec.person_id else None
     other_id = details.get("other_id")
     if keep is None or other_id is None:
-        raise UsageError("Cannot undo this merge: the person it kept no longer exists.")
+        raise UsageError(
+            f"Cannot undo answer {dec.id} ({describe(s, dec)}): the person it kept no "
+            "longer exists."
+        )
+    what = describe(s, dec)
     restored = Person(id=other_id) if s.get(Person, other_id) is None else Person()
     restored.hidden = bool(details.get("other_hidden"))
     s.add(restored)
@@ -771,6 +964,7 @@ def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
         s.flush()
     restored.name = details.get("other_name")
     faces = [int(f) for f in details.get("faces", [])]
+    moved = 0
     for start in range(0, len(faces), 500):
         for a in s.scalars(
             select(Assignment).where(
@@ -779,6 +973,7 @@ def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
             )
         ):
             a.person_id = restored.id
+            moved += 1
     for did in details.get("decisions_person", []):
         d = s.get(Decision, did)
         if d is not None and d.person_id == keep.id:
@@ -788,9 +983,55 @@ def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
         if d is not None and d.other_person_id == keep.id:
             d.other_person_id = restored.id
     refresh_people_stats(sqlite_connection(s), [keep.id, restored.id])
-    return f"Undone: the merge of person {restored.id} into {_label(keep, keep.id)}."
+    return (
+        f"Undone: {what}; {_label(restored, restored.id)} ({moved} faces) is a separate "
+        f"person again, and {_label(keep, keep.id)} is as before."
+    )
 
 
-def history(library: Library, limit: int = 20) -> list[Decision]:
+@dataclass
+class HistoryRow:
+    """An answer as `undo --list` shows it: the number `undo N` takes, in words."""
+
+    id: int
+    kind: str
+    description: str
+    created: datetime
+    question: str | None
+    superseded_by: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "description": self.description,
+            "created": self.created.isoformat(timespec="seconds"),
+            "question": self.question,
+            "superseded_by": self.superseded_by,
+        }
+
+
+def history(library: Library, limit: int = 20) -> list[HistoryRow]:
+    """The newest answers still in effect (those `undo` can take back), newest first;
+    `superseded_by` names the newer answer to undo first, if any."""
     with library.new_session() as s:
-        return list(s.scalars(select(Decision).order_by(Decision.id.desc()).limit(limit)))
+        rows = s.scalars(
+            select(Decision)
+            .where(Decision.undone_at.is_(None))
+            .order_by(Decision.id.desc())
+            .limit(limit)
+        ).all()
+        out = []
+        for d in rows:
+            newer = superseded_by(s, d)
+            out.append(
+                HistoryRow(
+                    d.id,
+                    d.kind,
+                    describe(s, d),
+                    d.created_at,
+                    d.question,
+                    None if newer is None else newer.id,
+                )
+            )
+        return out

@@ -54,7 +54,7 @@ def test_json_answer_thresholds_and_undo(lib_args, library, capsys):
 
 def test_bad_answers_are_clear_errors(lib_args, capsys):
     assert main([*lib_args, "review", "--answer", "who:1", "perhaps"]) == 2
-    assert "use yes, no or skip" in capsys.readouterr().err
+    assert "use yes, no, skip or notface" in capsys.readouterr().err
     assert main([*lib_args, "review", "--answer", "same:1", "yes"]) == 2
     assert "not a question id" in capsys.readouterr().err
 

@@ -247,3 +247,92 @@ def test_0002_fills_people_figures_and_keeps_every_assignment(tmp_path):
     make_0001_library(path)
     open_library(path).close()
     assert_0001_data_upgraded(path)
+
+
+def test_0003_people_ids_are_never_reused_and_nothing_is_lost(tmp_path):
+    """A library made by revision 0002 with people, assignments and decisions (one of
+    them about person 9, merged away; one a skipped "who:12"): upgrading re-creates
+    `people` with AUTOINCREMENT and keeps every person, assignment and decision; the
+    next new person gets an id above every id the library ever mentioned."""
+    from photogroup.db.library import make_engine, upgrade
+    from photogroup.db.models import Person
+
+    path = tmp_path / "v2.db"
+    engine = make_engine(path)
+    upgrade(engine, "0002")
+    engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executemany(
+            "INSERT INTO photos (id, path, size, mtime_ns, status, first_seen_at) "
+            "VALUES (?, ?, 1, 1, 'ok', '2020-01-01')",
+            [(1, "/a.jpg"), (2, "/b.jpg")],
+        )
+        conn.executemany(
+            "INSERT INTO faces (id, photo_id, x, y, w, h, landmarks, score, created_at) "
+            "VALUES (?, ?, 0, 0, 50, 50, '[]', 0.99, '2020-01-01')",
+            [(1, 1), (2, 1), (3, 2)],
+        )
+        conn.executemany(
+            "INSERT INTO people (id, name, hidden, created_at, updated_at, face_count, "
+            "photo_count, cover_face_id) VALUES (?, ?, ?, '2020-01-01', '2020-01-02', ?, ?, ?)",
+            [(1, "Ann", 0, 2, 1, 1), (4, None, 1, 1, 1, 3)],
+        )
+        conn.executemany(
+            "INSERT INTO assignments (face_id, person_id, origin, assigned_at) "
+            "VALUES (?, ?, ?, '2020-01-01')",
+            [(1, 1, "confirmed"), (2, 1, "auto"), (3, 4, "auto")],
+        )
+        conn.executemany(
+            "INSERT INTO decisions (id, kind, face_id, person_id, other_person_id, value, "
+            "question, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '2020-01-01')",
+            [
+                (1, "face_is_person", 1, 1, None, None, "face:1:1", '{"previous": null}'),
+                (2, "same_person", None, 1, None, None, None, '{"other_id": 9, "faces": [2]}'),
+                (3, "skip", None, None, None, "skip", "who:12", None),
+                (4, "different_people", None, 1, 4, None, "same:1:4", None),
+                (5, "name", None, 1, None, "Ann", None, '{"previous": null}'),
+            ],
+        )
+        before = {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+            for t in ("people", "assignments", "decisions")
+        }
+    lib = open_library(path)
+    try:
+        assert lib.backup is not None
+        with lib.session() as s:
+            fresh = Person()
+            s.add(fresh)
+            s.flush()
+            assert fresh.id == 13  # not 5 (max id + 1), nor 9 or 12 (ids answers speak of)
+            s.delete(fresh)
+    finally:
+        lib.close()
+    with sqlite3.connect(path) as conn:
+        after = {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+            for t in ("assignments", "decisions")
+        }
+        people = conn.execute(
+            "SELECT id, name, hidden, created_at, updated_at, face_count, photo_count, "
+            "cover_face_id, quality_mid FROM people ORDER BY id"
+        ).fetchall()
+        assert people == before["people"]
+        assert after == {t: before[t] for t in after}
+        assert (
+            "AUTOINCREMENT"
+            in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'people'").fetchone()[0]
+        )
+        # The children's foreign keys name the new table, and they hold.
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        for child in ("assignments", "decisions"):
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (child,)).fetchone()
+            assert "people_new" not in sql[0]
+        assert conn.execute("SELECT reference FROM photos").fetchall() == [(0,), (0,)]
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM people WHERE id = 4")  # the cascade still works
+        assert conn.execute("SELECT count(*) FROM assignments").fetchone() == (2,)
+        assert conn.execute("SELECT other_person_id FROM decisions WHERE id = 4").fetchone() == (
+            None,
+        )
