@@ -784,7 +784,22 @@ def superseded_by(s: Session, dec: Decision) -> Decision | None:
         if dec.question is None:
             return None
         query = newer.where(Decision.question == dec.question)
-    else:
+    elif kind == DecisionKind.SPLIT:
+        # any newer answer about either side, or a newer edit that moved faces
+        sides = [p for p in (dec.person_id, dec.other_person_id) if p is not None]
+        query = newer.where(
+            Decision.person_id.in_(sides)
+            | Decision.other_person_id.in_(sides)
+            | Decision.kind.in_([DecisionKind.MOVE_FACES, DecisionKind.SPLIT])
+        )
+    elif kind == DecisionKind.MOVE_FACES:
+        faces = [int(f) for f, _p, _o in (dec.details or {}).get("previous", [])]
+        query = newer.where(
+            Decision.face_id.in_(faces)
+            | Decision.kind.in_([DecisionKind.MOVE_FACES, DecisionKind.SPLIT])
+            | ((Decision.kind == DecisionKind.SAME_PERSON) & about)
+        )
+    else:  # "different people", "not a face": they only forbid
         return None
     return s.scalar(query.order_by(Decision.id.desc()).limit(1))
 
@@ -822,6 +837,15 @@ def describe(s: Session, dec: Decision) -> str:
         return f"named Person {dec.person_id} {_quoted(dec.value)} (was {_quoted(previous)})"
     if kind == DecisionKind.HIDE:
         return f"{'hid' if dec.value == 'hide' else 'showed'} {who}"
+    if kind == DecisionKind.SPLIT:
+        n = len(details.get("faces", []))
+        return f"split {who}: {n} face{'s' if n != 1 else ''} became {_person_label(s, dec.other_person_id)}"
+    if kind == DecisionKind.MOVE_FACES:
+        n = len(details.get("previous", []))
+        where = who if dec.person_id is not None else "no one"
+        return f"moved {n} face{'s' if n != 1 else ''} to {where}"
+    if kind == DecisionKind.NOT_A_FACE:
+        return f"said detection {dec.face_id} is not a face"
     if kind == DecisionKind.SKIP and dec.question:
         try:
             qkind, ids = parse_question_id(dec.question)
@@ -833,6 +857,10 @@ def describe(s: Session, dec: Decision) -> str:
             return f'skipped "Who is this?" for {_person_label(s, ids[0])}'
         if qkind == IS_THIS:
             return f'skipped "Is this {_person_label(s, ids[1])}?" for face {ids[0]}'
+        if qkind == SPLIT:
+            if dec.value == "one person":
+                return f"said {_person_label(s, ids[0])} is one person"
+            return f'skipped "Is this one person?" for {_person_label(s, ids[0])}'
         return (
             f'skipped "Same person?" for {_person_label(s, ids[0])} and {_person_label(s, ids[1])}'
         )
