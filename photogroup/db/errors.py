@@ -81,6 +81,8 @@ def storage_error(exc: BaseException, path: Path | str | None) -> LibraryError |
             f"Cannot write {where}: the disk is full. Nothing of the unfinished change "
             "was saved; free some space and run the command again."
         )
+    if file is not None and file.is_dir():
+        return LibraryError(f"Cannot open {where}: it is a folder. Pass --library FILE.")
     if primary in (_READONLY, _CANTOPEN, _PERM) or "readonly" in text:
         reason = (_why_not_writable(file) if file is not None else None) or text
         return LibraryError(

@@ -271,3 +271,15 @@ def test_a_really_full_disk_is_exit_5_then_works_when_space_is_freed(small_disk,
     assert "Ann" in capsys.readouterr().out
     assert len(list(small_disk.glob("*.bak"))) == 1
     assert not list(small_disk.glob("*.bak-partial"))
+
+
+@pytest.mark.parametrize("command", [["people"], ["name", "1", "X"], ["scan", "."]])
+def test_a_folder_as_library_is_one_line(tmp_path, capsys, command, monkeypatch):
+    folder = tmp_path / "library.db"
+    folder.mkdir()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[library]\ndatabase = "{folder}"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", str(cfg), *command]) == EXIT_LIBRARY
+    line = _one_error_line(capsys.readouterr().err, progress=True)
+    assert "is a folder" in line and str(folder) in line
