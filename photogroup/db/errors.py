@@ -14,6 +14,9 @@ from pathlib import Path
 
 from ..core.errors import LibraryError
 
+NEARLY_FULL_BYTES = 1 << 20
+"""Less free space than this, and an I/O error of the library counts as a full disk."""
+
 # SQLite's primary result codes (https://sqlite.org/rescode.html).
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB, _PERM = (
     5,
@@ -50,6 +53,18 @@ def _why_not_writable(path: Path) -> str | None:
     return None
 
 
+def _nearly_full(path: Path | None) -> bool:
+    """Whether the file system of `path` is (all but) full: SQLite then often reports
+    an I/O error (growing its -shm or -wal file) rather than SQLITE_FULL."""
+    if path is None:
+        return False
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < NEARLY_FULL_BYTES
+
+
 def storage_error(exc: BaseException, path: Path | str | None) -> LibraryError | None:
     """The LibraryError (exit 5) for a database failure of the library at `path`,
     or None when `exc` is not one (a bug is not turned into a message here)."""
@@ -61,11 +76,13 @@ def storage_error(exc: BaseException, path: Path | str | None) -> LibraryError |
     text = str(orig)
     where = f"the library {str(path)!r}" if path is not None else "the library"
     file = Path(path) if path is not None else None
-    if primary == _FULL or "disk is full" in text:
+    if primary == _FULL or "disk is full" in text or (primary == _IOERR and _nearly_full(file)):
         return LibraryError(
             f"Cannot write {where}: the disk is full. Nothing of the unfinished change "
             "was saved; free some space and run the command again."
         )
+    if file is not None and file.is_dir():
+        return LibraryError(f"Cannot open {where}: it is a folder. Pass --library FILE.")
     if primary in (_READONLY, _CANTOPEN, _PERM) or "readonly" in text:
         reason = (_why_not_writable(file) if file is not None else None) or text
         return LibraryError(

@@ -49,11 +49,11 @@ def _current_revisions(engine: Engine) -> set[str]:
         return current_revisions(conn.connection.driver_connection)  # type: ignore[arg-type]
 
 
-def _has_table(engine: Engine, name: str | None = None) -> bool:
-    """Whether the library has the table `name` (None: any table at all)."""
-    sql = "SELECT 1 FROM sqlite_master WHERE type='table'" + (" AND name=:n" if name else "")
+def _has_tables(engine: Engine) -> bool:
     with engine.connect() as conn:
-        return conn.execute(text(sql), {"n": name}).first() is not None
+        return (
+            conn.execute(text("SELECT 1 FROM sqlite_master WHERE type='table'")).first() is not None
+        )
 
 
 def backup_database(path: Path, suffix: str) -> Path:
@@ -158,8 +158,9 @@ def _undo_partial_upgrade(raw: sqlite3.Connection, current: set[str], path: Path
     """Take out what an interrupted, non-atomic upgrade by an older photogroup left
     behind: tables, columns and indexes that the library's stamped revision does not
     have (the next revision's, or the first revision's in a library whose creation was
-    interrupted). Only empty tables are dropped; the columns dropped are the ones the
-    upgrade adds and fills again. Returns the one-line message, None if nothing was there.
+    interrupted). Only what holds no data is dropped: empty tables, columns that hold
+    their default in every row (the upgrade adds and fills them again); anything else is
+    refused. Returns the one-line message, None if nothing was there.
     Runs in the caller's transaction (the upgrade's), so it is undone with it.
     """
     have, want = _schema(raw), _reference_schema(frozenset(current))
@@ -183,6 +184,18 @@ def _undo_partial_upgrade(raw: sqlite3.Connection, current: set[str], path: Path
                 f"The library {str(path)!r} ({at}) holds a table {table!r} with rows "
                 "that its schema does not have. Restore the newest backup (the *.bak "
                 "files next to it)."
+            )
+    for table, column in columns:  # an upgrade's UPDATEs commit with its version stamp
+        default = next(
+            row[4] for row in raw.execute(f'PRAGMA table_info("{table}")') if row[1] == column
+        )
+        if raw.execute(
+            f'SELECT 1 FROM "{table}" WHERE "{column}" IS NOT ({default or "NULL"}) LIMIT 1'
+        ).fetchone():
+            raise LibraryError(
+                f"The library {str(path)!r} ({at}) holds values in a column {table}.{column} "
+                "that its schema does not have. Restore the newest backup (the *.bak files "
+                "next to it)."
             )
     for index in indexes:
         raw.execute(f'DROP INDEX "{index}"')
@@ -276,7 +289,7 @@ def open_library(
     try:
         check_not_newer(path, current, known)
         if current != heads:
-            if not create and not current and not _has_table(engine):
+            if not create and not current and not _has_tables(engine):
                 raise no_library(path)  # an empty file: a creation that was interrupted
             backup, note = _migrate(engine, path, heads)
             if note is not None:

@@ -212,3 +212,74 @@ def _pages_of_new_library(path: Path) -> int:
         (pages,) = conn.execute("PRAGMA page_count").fetchone()
     conn.close()
     return int(pages)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB file system (tmpfs): needs root and a kernel that lets it mount."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def _fill(disk: Path, leave_kib: int) -> Path:
+    """A file that takes all the free space of `disk` but `leave_kib` KiB."""
+    st = os.statvfs(disk)
+    filler = disk / "filler"
+    size = max(0, st.f_bavail * st.f_frsize - leave_kib * 1024)
+    with filler.open("wb") as fh:
+        try:
+            fh.write(b"\0" * size)
+        except OSError:
+            pass
+    return filler
+
+
+@pytest.mark.parametrize("leave_kib", [0, 24, 160])
+def test_a_really_full_disk_is_exit_5_then_works_when_space_is_freed(small_disk, capsys, leave_kib):
+    """On a real, full file system SQLite fails as it grows the -wal or -shm file
+    (an I/O error) or a page (SQLITE_FULL), or the backup does: every time one line
+    that says the disk is full."""
+    import sqlite3
+
+    path = small_disk / "library.db"
+    make_0001_library(path)
+    with sqlite3.connect(path) as conn:  # enough rows that the upgrade grows the file
+        conn.executemany(
+            "INSERT INTO people (id, hidden, created_at, updated_at) "
+            "VALUES (?, 0, '2020-01-01', '2020-01-01')",
+            [(i,) for i in range(100, 1100)],
+        )
+    conn.close()
+    lib = ["--library", str(path)]
+    filler = _fill(small_disk, leave_kib)
+    assert main([*lib, "people"]) == EXIT_LIBRARY
+    line = _one_error_line(capsys.readouterr().err)
+    assert "disk is full" in line and str(path) in line
+    filler.unlink()
+    assert main([*lib, "people"]) == 0
+    assert "Ann" in capsys.readouterr().out
+    assert len(list(small_disk.glob("*.bak"))) == 1
+    assert not list(small_disk.glob("*.bak-partial"))
+
+
+@pytest.mark.parametrize("command", [["people"], ["name", "1", "X"], ["scan", "."]])
+def test_a_folder_as_library_is_one_line(tmp_path, capsys, command, monkeypatch):
+    folder = tmp_path / "library.db"
+    folder.mkdir()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[library]\ndatabase = "{folder}"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", str(cfg), *command]) == EXIT_LIBRARY
+    line = _one_error_line(capsys.readouterr().err, progress=True)
+    assert "is a folder" in line and str(folder) in line

@@ -223,6 +223,21 @@ def test_a_half_done_table_with_rows_is_not_dropped(tmp_path):
     conn.close()
 
 
+def test_a_half_done_column_with_values_is_not_dropped(tmp_path):
+    path = tmp_path / "library.db"
+    make_0001_library(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE people ADD COLUMN face_count INTEGER DEFAULT '0' NOT NULL")
+        conn.execute("ALTER TABLE people ADD COLUMN nickname TEXT")
+        conn.execute("UPDATE people SET nickname = 'Annie'")
+    conn.close()
+    with pytest.raises(LibraryError, match=r"values in a column people\.nickname"):
+        open_library(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT nickname FROM people").fetchall() == [("Annie",)]
+    conn.close()
+
+
 def _page_limit(pages: int) -> Callable[[sqlite3.Connection], None]:
     """A real SQLITE_FULL once the database would grow past `pages` pages."""
     return lambda conn: conn.execute(f"PRAGMA max_page_count={pages}").close()
