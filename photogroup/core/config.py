@@ -196,6 +196,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("people", "pca_components"): Range(0, integer=True),  # 0: no projection
     ("people", "assign_threshold"): _THRESHOLD,
     ("people", "regroup_after"): Range(0, integer=True),
+    ("people", "regroup_growth"): Range(0.0, low_open=True),
     ("people", "min_faces_listed"): Range(1, integer=True),
     ("people", "merge_threshold"): _THRESHOLD,
     ("people", "compare_threshold"): _THRESHOLD,
