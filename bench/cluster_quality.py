@@ -22,7 +22,9 @@ so far are used. With --limit the first N photos (sorted paths) are linked, not
 copied, into a folder next to the database.
 
 For every photo the face nearest the photo's centre is the labelled face (label:
-the photo's folder name). ALL faces of the set are grouped; the measures are taken over the labelled faces, a face left unassigned (noise) counting as a
+the photo's folder name). ALL faces of the set are grouped, with their photos as
+cannot-link groups (two faces of one photo are never one person; --no-photo-link
+groups without); the measures are taken over the labelled faces, a face left unassigned (noise) counting as a
 cluster of its own:
 
 - BCubed and pairwise precision / recall / F (photogroup.core.metrics),
@@ -97,9 +99,10 @@ def with_duplicates(faces: Faces, share: float, copies: int = 1, seed: int = 0) 
     )
 
 
-def evaluate(faces: Faces, params: dict[str, Any]) -> dict[str, float]:
+def evaluate(faces: Faces, params: dict[str, Any], by_photo: bool = True) -> dict[str, float]:
+    """Measures of one grouping of all faces (`by_photo`: photos as cannot-link groups)."""
     t0 = time.perf_counter()
-    model = FaceClusterer(**params).fit(faces.X)
+    model = FaceClusterer(**params).fit(faces.X, groups=faces.photo if by_photo else None)
     seconds = time.perf_counter() - t0
     out = {
         "clusters": float(model.labels_.max() + 1),
@@ -180,6 +183,11 @@ def main() -> None:
         help="add near-identical copies of this share of the photos",
     )
     ap.add_argument("--copies", type=int, default=1, help="copies per duplicated photo")
+    ap.add_argument(
+        "--no-photo-link",
+        action="store_true",
+        help="group without the photos as cannot-link groups (for comparison)",
+    )
     ap.add_argument("--scan-only", action="store_true", help="fill the cached library and stop")
     ap.add_argument(
         "--no-scan",
@@ -216,7 +224,8 @@ def main() -> None:
     print(HEADER)
     for params in settings:
         for name, faces in loaded:
-            print(row(name, evaluate(faces, params), params), flush=True)
+            r = evaluate(faces, params, by_photo=not args.no_photo_link)
+            print(row(name, r, params), flush=True)
 
 
 def _value_pair(text: str) -> tuple[str, Any]:

@@ -97,6 +97,27 @@ def _as_matrix(X: Any, name: str) -> FloatArray:
     return arr
 
 
+def _as_groups(groups: Any, n: int) -> IntArray | None:
+    """`groups` as codes 0.. (one per face), None when not given."""
+    if groups is None:
+        return None
+    if isinstance(groups, str | bytes):
+        raise ValueError(f"groups must be one value per face, got {groups!r:.80}")
+    arr = np.asarray(groups)
+    if arr.shape != (n,):
+        raise ValueError(
+            f"groups must have one value per face ({n}), got shape {arr.shape}: pass the "
+            "photo id of each row of X"
+        )
+    if arr.dtype.kind not in "iuUSO":
+        raise ValueError(f"groups must be integers or strings (photo ids), got dtype {arr.dtype}")
+    try:
+        codes = np.unique(arr, return_inverse=True)[1]
+    except TypeError as exc:  # mixed objects that do not compare
+        raise ValueError(f"groups must be comparable photo ids: {exc}") from exc
+    return codes.reshape(n).astype(np.int64)
+
+
 def _unit_rows(X: FloatArray, name: str) -> FloatArray:
     norms = np.linalg.norm(X, axis=1)
     zero = norms < 1e-12
@@ -228,13 +249,18 @@ class FaceClusterer:
         if not isinstance(self.n_jobs, int | np.integer) or self.n_jobs == 0 or self.n_jobs < -1:
             raise ValueError(f"n_jobs must be a positive integer or -1, got {self.n_jobs!r}")
 
-    def fit(self, X: Any, y: Any = None) -> FaceClusterer:
-        """Group the rows of `X` (faces x dimensions); `y` is ignored."""
+    def fit(self, X: Any, y: Any = None, groups: Any = None) -> FaceClusterer:
+        """Group the rows of `X` (faces x dimensions); `y` is ignored.
+
+        `groups` (optional, one value per row, e.g. the photo id of each face):
+        faces with the same group never end in one cluster (cannot-link).
+        """
         self._check_params()
         timings: dict[str, float] = {}
         t = time.perf_counter()
         Xn = _unit_rows(_as_matrix(X, "X"), "X")
         n = len(Xn)
+        photo = _as_groups(groups, n)
         min_samples = self.min_samples if self.min_samples is not None else self.min_cluster_size
         timings["validate"] = time.perf_counter() - t
         if n < self.min_cluster_size:
@@ -286,14 +312,15 @@ class FaceClusterer:
             probabilities[alone] = 1.0
             labels, probabilities = labels[group], probabilities[group]
             timings["hdbscan"] = time.perf_counter() - t
-            if self.max_distance is not None:
+            if self.max_distance is not None or photo is not None:
                 t = time.perf_counter()
                 labels = _recut(
                     Xn,
                     labels,
-                    float(self.max_distance),
+                    2.0 if self.max_distance is None else float(self.max_distance),
                     self.min_cluster_size,
                     np.random.default_rng(self.random_state),
+                    photo,
                 )
                 timings["recut"] = time.perf_counter() - t
         self.labels_ = _renumber(labels)
@@ -312,8 +339,8 @@ class FaceClusterer:
         sizes = np.bincount(part[part >= 0])
         return int(np.sum(sizes >= self.min_cluster_size)) == 1
 
-    def fit_predict(self, X: Any, y: Any = None) -> IntArray:
-        return self.fit(X).labels_
+    def fit_predict(self, X: Any, y: Any = None, groups: Any = None) -> IntArray:
+        return self.fit(X, groups=groups).labels_
 
     # -- neighbours ----------------------------------------------------------------
 
@@ -537,12 +564,18 @@ def _recut(
     max_distance: float,
     min_size: int,
     rng: np.random.Generator,
+    photo: IntArray | None = None,
 ) -> IntArray:
-    """Every cluster cut by average linkage (cosine) at `max_distance`; small pieces: noise."""
+    """Every cluster cut by average linkage (cosine) at `max_distance`; small pieces: noise.
+
+    With `photo`, no piece holds two faces of one photo (see `_average_linkage_cut`).
+    """
     out = np.full(len(labels), -1, dtype=np.int64)
     next_label = 0
     for members in _groups(labels):
-        part = _average_linkage_cut(Xn[members], max_distance, rng)
+        part = _average_linkage_cut(
+            Xn[members], max_distance, rng, None if photo is None else photo[members]
+        )
         sizes = np.bincount(part[part >= 0])
         for piece in np.flatnonzero(sizes >= min_size):
             out[members[part == piece]] = next_label
@@ -550,43 +583,76 @@ def _recut(
     return out
 
 
-def _average_linkage_cut(V: FloatArray, max_distance: float, rng: np.random.Generator) -> IntArray:
+def _average_linkage_cut(
+    V: FloatArray,
+    max_distance: float,
+    rng: np.random.Generator,
+    photo: IntArray | None = None,
+) -> IntArray:
     """Pieces 0.. of the rows of V cut from their average-linkage tree at `max_distance`.
 
     Above LINKAGE_SAMPLE rows the tree is built on a sample; every other row joins
     the piece at the smallest average distance, or none (-1) if even that is more
     than `max_distance`.
+
+    With `photo` (one group per row) no piece holds two rows of one group
+    (cannot-link): the tree's merges are replayed bottom-up and a merge that would
+    put two faces of one photo together is refused (both sides stay pieces, and so
+    does every piece under a refused merge); then the pieces are merged again by
+    average linkage, closest pair first, as long as the pair is within
+    `max_distance` and shares no photo. A face that cannot stay in any piece (a
+    stranger next to a person of its own photo) is left alone. After the sample
+    path, a piece that still has two faces of one photo keeps the one nearest its
+    centre; the others are left out (-1).
     """
     from scipy.cluster.hierarchy import linkage
 
     n = len(V)
+    conflict = photo is not None and len(np.unique(photo)) < n
     centre = V.sum(axis=0)
     centre /= max(float(np.linalg.norm(centre)), 1e-12)
     # No two rows further apart than max_distance (cosine): nothing to cut. By the
     # triangle inequality, |x - y| <= 2 max |x - c| on the unit sphere.
-    radius2 = float(np.max(2.0 - 2.0 * (V @ centre)))
-    if n < 2 or 2.0 * radius2 <= max_distance:
+    radius2 = float(np.max(2.0 - 2.0 * (V @ centre))) if n else 0.0
+    if n < 2 or (2.0 * radius2 <= max_distance and not conflict):
         return np.zeros(n, dtype=np.int64)
     if n > LINKAGE_SAMPLE:
         pick = np.sort(rng.choice(n, LINKAGE_SAMPLE, replace=False))
-        part = _average_linkage_cut(V[pick], max_distance, rng)
+        part = _average_linkage_cut(
+            V[pick], max_distance, rng, None if photo is None else photo[pick]
+        )
         # The other faces join the piece at the smallest average distance
         # (1 - x . mean of the piece's unit vectors).
-        order = np.argsort(part, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(part[order]) != 0])
-        sums = np.add.reduceat(V[pick][order].astype(np.float64), starts, axis=0)
+        kept = part >= 0
+        order = np.argsort(part[kept], kind="stable")
+        pk = part[kept][order]
+        if not len(pk):
+            return np.full(n, -1, dtype=np.int64)
+        starts = np.flatnonzero(np.r_[True, np.diff(pk) != 0])
+        sums = np.add.reduceat(V[pick][kept][order].astype(np.float64), starts, axis=0)
         means = (sums / np.diff(np.r_[starts, len(order)])[:, None]).astype(np.float32)
         sim = V @ means.T
         best = np.argmax(sim, axis=1)
-        best[1.0 - sim[np.arange(n), best] > max_distance] = -1
+        best = pk[starts][best]
+        best[1.0 - sim.max(axis=1) > max_distance] = -1
         best[pick] = part
+        if photo is not None:
+            best = _one_face_per_photo(V, best, photo)
         return best.astype(np.int64)
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     sim = V @ V.T
     iu = np.triu_indices(n, 1)
     merges = linkage(np.clip(1.0 - sim[iu].astype(np.float64), 0.0, 2.0), method="average")
+    if not conflict:
+        return _cut_below(merges, n, max_distance)
+    assert photo is not None
+    return _constrained_cut(V, merges, max_distance, photo)
+
+
+def _cut_below(merges: npt.NDArray[np.float64], n: int, max_distance: float) -> IntArray:
+    """Pieces 0.. of the leaves of a (monotone) linkage tree cut at `max_distance`."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     # Heights are monotone for average linkage: the merges below the cut are a
     # prefix; the pieces are the connected parts of the leaves under those merges.
     below = int(np.searchsorted(merges[:, 2], max_distance, side="right"))
@@ -597,6 +663,85 @@ def _average_linkage_cut(V: FloatArray, max_distance: float, rng: np.random.Gene
     )
     _, part = connected_components(graph, directed=False)
     return np.unique(part[:n], return_inverse=True)[1].astype(np.int64)
+
+
+def _constrained_cut(
+    V: FloatArray, merges: npt.NDArray[np.float64], max_distance: float, photo: IntArray
+) -> IntArray:
+    """Average-linkage pieces at `max_distance` with no two rows of one photo together.
+
+    See `_average_linkage_cut`. Rows that end alone are pieces of one row.
+    """
+    n = len(V)
+    photo = np.unique(photo, return_inverse=True)[1].reshape(n)
+    # 1. Replay the tree below the cut; a node is one piece, or None when a merge
+    # under it was refused (its pieces are then final and listed in `done`).
+    piece_of = np.arange(n, dtype=np.int64)  # row -> piece (union-find root row)
+    photos: dict[int, set[int]] = {i: {int(photo[i])} for i in range(n)}
+    node_piece: list[int | None] = list(range(n))
+    for a, b, height, _ in merges:
+        if height > max_distance:
+            break
+        pa, pb = node_piece[int(a)], node_piece[int(b)]
+        if pa is None or pb is None or photos[pa] & photos[pb]:
+            node_piece.append(None)
+            continue
+        if len(photos[pa]) < len(photos[pb]):
+            pa, pb = pb, pa
+        photos[pa] |= photos.pop(pb)
+        piece_of[piece_of == pb] = pa
+        node_piece.append(pa)
+    roots, part = np.unique(piece_of, return_inverse=True)
+    m = len(roots)
+    if m == 1:
+        return np.zeros(n, dtype=np.int64)
+    # 2. Merge the pieces again by average linkage, refusing merges across a photo.
+    # Average cosine similarity of two pieces = sum_a . sum_b / (n_a n_b).
+    sums = np.zeros((m, V.shape[1]), dtype=np.float64)
+    np.add.at(sums, part, V.astype(np.float64))
+    count = np.bincount(part, minlength=m).astype(np.float64)
+    member = np.zeros((m, int(photo.max()) + 1), dtype=bool)
+    member[part, photo] = True
+    clash = (member.astype(np.int32) @ member.T.astype(np.int32)) > 0
+    dist = 1.0 - (sums @ sums.T) / np.outer(count, count)
+    dist[clash] = np.inf  # includes the diagonal
+    alive = np.ones(m, dtype=bool)
+    target = np.arange(m)
+    while True:
+        flat = int(np.argmin(dist))
+        i, j = divmod(flat, m)
+        if not dist[i, j] <= max_distance:
+            break
+        # j joins i.
+        sums[i] += sums[j]
+        count[i] += count[j]
+        clash[i] |= clash[j]
+        clash[:, i] = clash[i]
+        alive[j] = False
+        target[target == j] = i
+        row = 1.0 - (sums @ sums[i]) / (count * count[i])
+        row[clash[i] | ~alive] = np.inf
+        dist[i], dist[:, i] = row, row
+        dist[j], dist[:, j] = np.inf, np.inf
+    return np.unique(target[part], return_inverse=True)[1].astype(np.int64)
+
+
+def _one_face_per_photo(V: FloatArray, part: IntArray, photo: IntArray) -> IntArray:
+    """In every piece, of several faces of one photo only the one nearest the
+    piece's mean stays; the others are left out (-1)."""
+    out = part.copy()
+    grouped = np.flatnonzero(part >= 0)
+    if not len(grouped):
+        return out
+    p = part[grouped]
+    sums = np.zeros((int(p.max()) + 1, V.shape[1]), dtype=np.float64)
+    np.add.at(sums, p, V[grouped].astype(np.float64))
+    score = np.einsum("ij,ij->i", V[grouped].astype(np.float64), sums[p])
+    order = np.lexsort((-score, photo[grouped], p))
+    g, ph = p[order], photo[grouped][order]
+    repeat = np.r_[False, (g[1:] == g[:-1]) & (ph[1:] == ph[:-1])]
+    out[grouped[order][repeat]] = -1
+    return out
 
 
 def _groups(labels: IntArray) -> list[IntArray]:
