@@ -57,8 +57,8 @@ from photogroup.core.metrics import bcubed, coverage, pairwise  # noqa: E402
 SWEEP: list[dict[str, Any]] = [
     {},
     {"max_distance": None},
-    {"max_distance": 0.6},
-    {"max_distance": 0.7},
+    {"max_distance": 0.55},
+    {"max_distance": 0.65},
     {"max_distance": 0.8, "pair_distance": None},
     {"max_distance": 0.5, "pair_distance": None},
     {"pair_distance": 0.25},
@@ -70,7 +70,8 @@ SWEEP: list[dict[str, Any]] = [
     {"min_samples": 2},
     {"min_cluster_size": 3},
     {"cluster_selection_method": "leaf"},
-    {"cluster_selection_epsilon": 0.5},
+    {"cluster_selection_epsilon": 1.0},
+    {"cluster_selection_epsilon": 1.0, "max_distance": 0.5},
     {"pca_components": None},
     {"n_neighbors": 30},
 ]

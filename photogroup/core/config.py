@@ -100,7 +100,7 @@ class PeopleConfig:
     min_samples: int = 1
     cluster_selection_method: str = "eom"
     cluster_selection_epsilon: float = 0.0
-    max_distance: float = 0.65
+    max_distance: float = 0.6
     pair_distance: float = 0.3
     full_size: int = 16
     duplicate_distance: float = 0.05
