@@ -4,7 +4,7 @@ and the learned thresholds are printed as the answers accumulate.
     python bench/review_sim.py lfw_devtrain --answers 100
     python bench/review_sim.py five_celebs --answers 25 --checkpoints 0,5,10,25
 
-The data set is scanned into the cached library of bench/cluster_quality.py, copied
+The data set is scanned into the cached library of bench/_common.py, copied
 to a temporary file and grouped (`photogroup cluster --full`). Then, through the
 scriptable interface only (`photogroup review --json`, `photogroup review --answer
 QID yes|no [--name NAME]`, run in-process), the simulated user answers each
@@ -40,8 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dataset  # noqa: E402
-from cluster_quality import CACHE, scan  # noqa: E402
+from _common import CACHE, dataset, scan  # noqa: E402
 
 from photogroup.cli import main as cli  # noqa: E402
 from photogroup.core.metrics import bcubed, coverage  # noqa: E402

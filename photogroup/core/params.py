@@ -99,6 +99,8 @@ CLUSTERER: dict[str, Rule] = {
     "cluster_selection_method": OneOf(("eom", "leaf")),
     "cluster_selection_epsilon": COSINE,
     "max_distance": Range(0.0, 2.0, low_open=True, none="None"),
+    "pair_distance": Range(0.0, 2.0, low_open=True, none="None"),
+    "full_size": Range(3, integer=True),
     "duplicate_distance": COSINE,
     "pca_components": Range(1, integer=True, none="None"),
     "n_neighbors": Range(1, integer=True),
