@@ -1,9 +1,10 @@
 """photogroup beside the do-it-yourself pipelines its users would otherwise run.
 
     pip install -e ".[peers]" && pip install --no-deps face-recognition
-    python bench/peers.py                       # every set: lfw20 lfw_devtrain five_celebs group_photos
-    python bench/peers.py five_celebs lfw20     # some of them
-    python bench/peers.py --encode-only lfw_devtrain   # fill the peers' cache, print nothing else
+    python bench/peers.py                  # every set: lfw20 lfw_devtrain five_celebs group_photos
+    python bench/peers.py five_celebs lfw20            # some of them
+    python bench/peers.py --encode-only --jobs 2 lfw_devtrain   # fill the peers' cache only
+    python bench/peers.py --time 100 five_celebs       # both scans timed on the same 100 photos
 
 ``face-recognition`` is installed without its dependencies because it requires
 ``dlib``, which is built from source with a C++ compiler; ``dlib-bin`` (a wheel) and
@@ -29,7 +30,8 @@ The pipelines, on the same photos:
 - **photogroup**: its own stored embeddings, the cached library that
   ``bench/cluster_quality.py`` scans with photogroup's pipeline
   (``~/.cache/photogroup-bench/<set>.db``, ``_common.load_set``), grouped by
-  ``FaceClusterer`` with its defaults.
+  ``FaceClusterer`` with its defaults and the photos as cannot-link groups, as
+  photogroup groups a library.
 
 The peers' detections and encodings are cached in
 ``~/.cache/photogroup-bench/peers-<folder>.npz`` (written every 200 photos, so an
@@ -52,9 +54,12 @@ a cluster of its own. Columns:
 - people: clusters of two or more faces (over all faces);
 - mixed: people holding two faces of one photo (certainly two persons);
 - photos/s: photos / (seconds to load, detect and encode them + seconds to group).
-  The peers' seconds are the cached run's; photogroup's are its scan runs' (the
-  library's scan_runs rows). Both were measured on a shared 2-core machine (the load
-  average during the peers' run is printed) and are rough.
+  The peers' seconds are the sum of each photo's seconds in the cached run (one
+  process's time, also with --jobs); photogroup's are its scan runs' seconds per
+  photo (the library's scan_runs rows; lfw20 at lfw_devtrain's rate) times the
+  photos. Both were measured while other work shared the 2 cores (the load average
+  during the peers' run is printed): rough. ``--time N`` times both scans one after
+  the other on the same N photos, models warm, wall and CPU seconds.
 """
 
 from __future__ import annotations
@@ -148,9 +153,10 @@ def _photo_paths(root: Path) -> list[str]:
     )
 
 
-def encode_folder(folder: str, jobs: int = 1) -> Encoded:
-    """face_recognition's detections and encodings of every photo of `folder`, cached
-    in ``peers-<folder>.npz``. `jobs` processes share the photos not cached yet, each
+def encode_folder(folder: str, jobs: int = 1, people: set[str] | None = None) -> Encoded:
+    """face_recognition's detections and encodings of the photos of `folder` (only those
+    of `people`, the photos' parent folders, when given), cached in
+    ``peers-<folder>.npz``. `jobs` processes share the photos not cached yet, each
     writing a part file every CHECKPOINT photos (an interrupted run resumes from them);
     the parts are merged into the cache."""
     root = dataset(folder)
@@ -163,7 +169,11 @@ def encode_folder(folder: str, jobs: int = 1) -> Encoded:
             sys.exit(f"Another process is encoding {root} into {cache}: wait for it to finish.")
         done = _merge_parts(cache)
         cached = set(done.paths.tolist())
-        todo = [p for p in _photo_paths(root) if p not in cached]
+        todo = [
+            p
+            for p in _photo_paths(root)
+            if p not in cached and (people is None or Path(p).parent.name in people)
+        ]
         if not todo:
             return done
         print(
@@ -451,7 +461,7 @@ def _fmt(row: Row) -> str:
 
 def run_set(name: str, scan: bool, jobs: int) -> list[Row]:
     truth = set_people(name) if name not in _UNLABELLED else None
-    encoded = encode_folder(_folder_of(name), jobs)
+    encoded = encode_folder(_folder_of(name), jobs, set(truth) if truth is not None else None)
     faces, enc, peer_seconds = peer_faces(name, encoded)
     set_photos = faces.photos
     # Imported before the clocks start: an import is not grouping time.
@@ -467,11 +477,74 @@ def run_set(name: str, scan: bool, jobs: int) -> list[Row]:
         seconds = peer_seconds + time.perf_counter() - t0
         rows.append(measure(pipeline, faces, labels, seconds, truth, set_photos))
     ours = load_set(name, scan_first=scan)
+    if truth is not None and set(ours.labels) != set(truth):
+        print(
+            f"note: photogroup's {name} holds {len(set(ours.labels))} people, the photo "
+            f"folders {len(truth)}: the others' photos count as missed in its 'F all'",
+            file=sys.stderr,
+        )
     t0 = time.perf_counter()
     labels = photogroup_grouping(ours)
     seconds = set_photos * photogroup_scan_seconds(name) + time.perf_counter() - t0
     rows.append(measure("photogroup", ours, labels, seconds, truth, set_photos))
     return rows
+
+
+def time_slice(name: str, n: int) -> None:
+    """photos/s of both scans on the same first `n` photos of a set, one after the
+    other in this process: photogroup's Scanner into a fresh temporary library and the
+    peers' detection and encoding. Each is warmed first on other photos (models loaded,
+    functions traced), so the figures are the steady state; CPU seconds count every
+    thread of the process."""
+    import tempfile
+
+    import face_recognition
+
+    from photogroup.core.config import load_config
+    from photogroup.db.library import open_library
+    from photogroup.pipeline.models import load_models
+    from photogroup.pipeline.scan import Scanner
+
+    src = set_library(name)[0]
+    files = _photo_paths(src)
+    if len(files) < n + 10:
+        sys.exit(f"--time {n}: {src} has {len(files)} photos; give at most {len(files) - 10}.")
+    config = load_config()
+    detector, embedder = load_models(config, lambda message: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        slices = {}
+        for tag, chosen in (("warm", files[-10:]), ("timed", files[:n])):
+            folder = Path(tmp) / tag
+            for rel in chosen:
+                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                (folder / rel).symlink_to(src / rel)
+            slices[tag] = folder
+        results = []
+        for tag in ("warm", "timed"):
+            library = open_library(Path(tmp) / f"{tag}.db")
+            try:
+                t0, c0 = time.perf_counter(), time.process_time()
+                Scanner(library, config, detector, embedder).run([slices[tag]])
+                results.append((time.perf_counter() - t0, time.process_time() - c0))
+            finally:
+                library.close()
+        ours = results[-1]
+        for rel in files[-3:]:
+            face_recognition.face_encodings(face_recognition.load_image_file(src / rel))
+        t0, c0 = time.perf_counter(), time.process_time()
+        for rel in files[:n]:
+            image = face_recognition.load_image_file(src / rel)
+            face_recognition.face_encodings(image, face_recognition.face_locations(image))
+        theirs = (time.perf_counter() - t0, time.process_time() - c0)
+    print(
+        f"\n{name}: the first {n} photos, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print(f"{'scan':<40} {'photos/s':>8} {'CPU s/photo':>11}")
+    for label, (wall, cpu) in (
+        ("photogroup (Scanner, fresh library)", ours),
+        ("face_recognition HOG + dlib encodings", theirs),
+    ):
+        print(f"{label:<40} {n / wall:8.1f} {cpu / n:11.3f}")
 
 
 def main() -> None:
@@ -492,14 +565,26 @@ def main() -> None:
         metavar="N",
         help="processes that detect and encode the photos not cached yet (default 1)",
     )
+    ap.add_argument(
+        "--time",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the table: time both scans on the same first N photos of each set",
+    )
     args = ap.parse_args()
     names = args.sets or list(SETS)
     for name in names:
         if name not in SETS:
             sys.exit(f"Unknown set {name!r}: choose from {', '.join(SETS)}.")
+    if args.time:
+        for name in names:
+            time_slice(name, args.time)
+        return
     if args.encode_only:
-        for folder in dict.fromkeys(_folder_of(n) for n in names):
-            encode_folder(folder, args.jobs)
+        for name in names:
+            people = set(set_people(name)) if name not in _UNLABELLED else None
+            encode_folder(_folder_of(name), args.jobs, people)
         return
     for name in names:
         rows = run_set(name, scan=not args.no_scan, jobs=args.jobs)
