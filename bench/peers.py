@@ -162,23 +162,29 @@ def encode_folder(folder: str, jobs: int = 1, people: set[str] | None = None) ->
     root = dataset(folder)
     cache = CACHE / f"peers-{root.name}.npz"
     cache.parent.mkdir(parents=True, exist_ok=True)
+
+    def missing(done: Encoded) -> list[str]:
+        cached = set(done.paths.tolist())
+        return [
+            p
+            for p in _photo_paths(root)
+            if p not in cached and (people is None or Path(p).parent.name in people)
+        ]
+
+    if cache.exists() and not missing(done := Encoded.read(cache)):
+        return done  # the cache is replaced atomically: no lock needed to read it
     with open(cache.with_name(cache.name + ".lock"), "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             sys.exit(f"Another process is encoding {root} into {cache}: wait for it to finish.")
         done = _merge_parts(cache)
-        cached = set(done.paths.tolist())
-        todo = [
-            p
-            for p in _photo_paths(root)
-            if p not in cached and (people is None or Path(p).parent.name in people)
-        ]
+        todo = missing(done)
         if not todo:
             return done
         print(
             f"peers: detecting and encoding {len(todo)} photos of {root} "
-            f"({len(cached)} cached in {cache}, {jobs} processes) ...",
+            f"({len(done.paths)} cached in {cache}, {jobs} processes) ...",
             file=sys.stderr,
             flush=True,
         )
