@@ -10,7 +10,7 @@ parameters, ``fit(X)`` validates the embeddings and learns ``labels_`` (-1: the
 face belongs to no group) and ``probabilities_``.
 
 How it groups (each step and default measured with ``bench/cluster_quality.py``
-on five_celebs and lfw_devtrain, and ``bench/cluster_scale.py`` on synthetic
+on lfw20, lfw_devtrain, five_celebs and group_photos, and ``bench/cluster_scale.py`` on synthetic
 libraries of 10k-100k faces):
 
 1. Rows are L2-normalised; distances are euclidean between unit vectors,
@@ -31,12 +31,26 @@ libraries of 10k-100k faces):
    ``min_cluster_size`` faces is a person. When the whole library is one
    person, HDBSCAN (which never selects the root of its tree) would find nobody
    or that person in pieces; that case is recognised and the root taken.
-5. Every cluster is re-cut by average linkage (cosine) at ``max_distance``;
-   pieces smaller than ``min_cluster_size`` become noise. At the default 0.8 this
-   is a safety net that only removes faces far from everyone else in their
-   cluster: with FaceNet a cut near 0.5-0.6 helps LFW slightly but splits people
-   of five_celebs, whose photos vary much more (same-person distances: LFW median
-   0.22 / 90th pct 0.36; five_celebs 0.35 / 0.66).
+5. Every cluster is re-cut by average linkage (cosine): two parts stay
+   together while their average distance is at most a threshold that grows
+   with the faces they hold together, from ``pair_distance`` (two single faces,
+   0.3) to ``max_distance`` (``full_size`` = 16 faces or more, 0.6); pieces
+   smaller than ``min_cluster_size`` become noise. Precision first: two single
+   faces are weak evidence (on lfw_devtrain, mostly people seen once, a flat
+   cut at 0.8 gave BCubed P 0.910, at 0.5 still 0.937; pair_distance 0.35
+   instead of 0.3 loses 0.007), while average distances between big parts are
+   stable. max_distance is the tightest that keeps five_celebs (same-person
+   distances: median 0.35, 90th percentile 0.66) at F >= 0.95 (0.55: 0.949).
+   Known limit: the re-cut cannot part two people whose average distance is
+   below max_distance (on LFW some pairs of people are 0.49-0.6 apart on
+   average); HDBSCAN keeps them apart on the bench sets, but when it is forced
+   to merge (cluster_selection_epsilon 1.0) lfw20's P falls to 0.95.
+6. With ``groups`` (the photo of every face) two faces of one photo never end
+   in one cluster: the re-cut refuses every merge across a photo and merges
+   the pieces again without crossing one (see ``_average_linkage_cut``). On the
+   four bench sets this gave the same P / R / F as leaving the weaker face of a
+   photo out; it is kept because a refused merge also splits two people who
+   appear together (twins), which leaving one face out would not.
 
 `person_prototypes` and `nearest_prototypes` serve incremental assignment: a new
 face is compared by brute force with a few representative faces of every person.
@@ -47,6 +61,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -164,9 +179,16 @@ class FaceClusterer:
         HDBSCAN's epsilon, in euclidean distance between unit vectors
         (``sqrt(2 * cosine distance)``); clusters closer than this are merged.
     max_distance:
-        Cosine distance at which every cluster is re-cut with average linkage (the
-        average distance between two parts above which they are different people).
-        None: no re-cut.
+        Every cluster is re-cut with average linkage (cosine): two parts stay
+        together while their average distance is at most a threshold that grows
+        with the faces they hold together, from ``pair_distance`` (two single
+        faces) to ``max_distance`` (``full_size`` faces or more). None: no re-cut
+        (faces of one photo are still kept apart when ``fit`` gets ``groups``).
+    pair_distance:
+        The threshold for two single faces (see max_distance). None: max_distance
+        for pieces of every size (the plain average-linkage cut).
+    full_size:
+        Faces two parts hold together from which max_distance applies.
     duplicate_distance:
         Faces at most this cosine distance apart count as one point for the
         density estimate (bursts, copies). 0: off.
@@ -196,7 +218,9 @@ class FaceClusterer:
         min_samples: int | None = 1,
         cluster_selection_method: str = "eom",
         cluster_selection_epsilon: float = 0.0,
-        max_distance: float | None = 0.8,
+        max_distance: float | None = 0.6,
+        pair_distance: float | None = 0.3,
+        full_size: int = 16,
         duplicate_distance: float = 0.05,
         pca_components: int | None = 32,
         n_neighbors: int = 15,
@@ -208,6 +232,8 @@ class FaceClusterer:
         self.cluster_selection_method = cluster_selection_method
         self.cluster_selection_epsilon = cluster_selection_epsilon
         self.max_distance = max_distance
+        self.pair_distance = pair_distance
+        self.full_size = full_size
         self.duplicate_distance = duplicate_distance
         self.pca_components = pca_components
         self.n_neighbors = n_neighbors
@@ -243,6 +269,8 @@ class FaceClusterer:
             "cluster_selection_epsilon", self.cluster_selection_epsilon, 0.0, 2.0, allow_none=False
         )
         _check_float("max_distance", self.max_distance, 0.0, 2.0, allow_none=True)
+        _check_float("pair_distance", self.pair_distance, 0.0, 2.0, allow_none=True)
+        _check_int("full_size", self.full_size, 3)
         _check_float("duplicate_distance", self.duplicate_distance, 0.0, 2.0, allow_none=False)
         _check_int("pca_components", self.pca_components, 1, allow_none=True)
         _check_int("n_neighbors", self.n_neighbors, 1)
@@ -317,7 +345,7 @@ class FaceClusterer:
                 labels = _recut(
                     Xn,
                     labels,
-                    2.0 if self.max_distance is None else float(self.max_distance),
+                    self._cut(),
                     self.min_cluster_size,
                     np.random.default_rng(self.random_state),
                     photo,
@@ -332,12 +360,16 @@ class FaceClusterer:
 
     def _one_person(self, Xn: FloatArray) -> bool:
         """Whether the average-linkage cut of all faces leaves one piece of a person."""
-        assert self.max_distance is not None
-        part = _average_linkage_cut(
-            Xn, float(self.max_distance), np.random.default_rng(self.random_state)
-        )
+        part = _average_linkage_cut(Xn, self._cut(), np.random.default_rng(self.random_state))
         sizes = np.bincount(part[part >= 0])
         return int(np.sum(sizes >= self.min_cluster_size)) == 1
+
+    def _cut(self) -> _Cut:
+        """The re-cut's thresholds (max_distance None: none, only photos kept apart)."""
+        if self.max_distance is None:
+            return _Cut(2.0, 2.0, self.full_size)
+        pair = self.max_distance if self.pair_distance is None else self.pair_distance
+        return _Cut(float(self.max_distance), float(pair), self.full_size)
 
     def fit_predict(self, X: Any, y: Any = None, groups: Any = None) -> IntArray:
         return self.fit(X, groups=groups).labels_
@@ -561,12 +593,12 @@ def _hdbscan_on_graph(
 def _recut(
     Xn: FloatArray,
     labels: IntArray,
-    max_distance: float,
+    cut: _Cut,
     min_size: int,
     rng: np.random.Generator,
     photo: IntArray | None = None,
 ) -> IntArray:
-    """Every cluster cut by average linkage (cosine) at `max_distance`; small pieces: noise.
+    """Every cluster re-cut by average linkage (cosine) under `cut`; small pieces: noise.
 
     With `photo`, no piece holds two faces of one photo (see `_average_linkage_cut`).
     """
@@ -574,7 +606,7 @@ def _recut(
     next_label = 0
     for members in _groups(labels):
         part = _average_linkage_cut(
-            Xn[members], max_distance, rng, None if photo is None else photo[members]
+            Xn[members], cut, rng, None if photo is None else photo[members]
         )
         sizes = np.bincount(part[part >= 0])
         for piece in np.flatnonzero(sizes >= min_size):
@@ -585,25 +617,29 @@ def _recut(
 
 def _average_linkage_cut(
     V: FloatArray,
-    max_distance: float,
+    cut: _Cut,
     rng: np.random.Generator,
     photo: IntArray | None = None,
 ) -> IntArray:
-    """Pieces 0.. of the rows of V cut from their average-linkage tree at `max_distance`.
+    """Pieces 0.. of the rows of V grouped by average linkage (cosine) under `cut`.
 
-    Above LINKAGE_SAMPLE rows the tree is built on a sample; every other row joins
-    the piece at the smallest average distance, or none (-1) if even that is more
-    than `max_distance`.
+    Two pieces merge, closest first, while their average distance is at most
+    ``cut.threshold`` of their sizes: pair_distance for two single faces, growing
+    to max_distance for pieces of full_size faces together. (With pair_distance >=
+    max_distance this is the plain average-linkage tree cut at max_distance.)
+
+    Above LINKAGE_SAMPLE rows the pieces are made on a sample; every other row
+    joins the piece at the smallest average distance, or none (-1) if even that is
+    above the threshold for one face joining that piece.
 
     With `photo` (one group per row) no piece holds two rows of one group
     (cannot-link): the tree's merges are replayed bottom-up and a merge that would
     put two faces of one photo together is refused (both sides stay pieces, and so
     does every piece under a refused merge); then the pieces are merged again by
-    average linkage, closest pair first, as long as the pair is within
-    `max_distance` and shares no photo. A face that cannot stay in any piece (a
-    stranger next to a person of its own photo) is left alone. After the sample
-    path, a piece that still has two faces of one photo keeps the one nearest its
-    centre; the others are left out (-1).
+    average linkage as above, never across a photo. A face that cannot stay in
+    any piece (a stranger next to a person of its own photo) is left alone. After
+    the sample path, a piece that still has two faces of one photo keeps the one
+    nearest its centre; the others are left out (-1).
     """
     from scipy.cluster.hierarchy import linkage
 
@@ -611,30 +647,29 @@ def _average_linkage_cut(
     conflict = photo is not None and len(np.unique(photo)) < n
     centre = V.sum(axis=0)
     centre /= max(float(np.linalg.norm(centre)), 1e-12)
-    # No two rows further apart than max_distance (cosine): nothing to cut. By the
-    # triangle inequality, |x - y| <= 2 max |x - c| on the unit sphere.
+    # No two rows further apart than the lowest threshold (cosine): nothing to cut.
+    # By the triangle inequality, |x - y| <= 2 max |x - c| on the unit sphere.
     radius2 = float(np.max(2.0 - 2.0 * (V @ centre))) if n else 0.0
-    if n < 2 or (2.0 * radius2 <= max_distance and not conflict):
+    if n < 2 or (2.0 * radius2 <= cut.low and not conflict):
         return np.zeros(n, dtype=np.int64)
     if n > LINKAGE_SAMPLE:
         pick = np.sort(rng.choice(n, LINKAGE_SAMPLE, replace=False))
-        part = _average_linkage_cut(
-            V[pick], max_distance, rng, None if photo is None else photo[pick]
-        )
+        part = _average_linkage_cut(V[pick], cut, rng, None if photo is None else photo[pick])
         # The other faces join the piece at the smallest average distance
         # (1 - x . mean of the piece's unit vectors).
         kept = part >= 0
+        if not kept.any():
+            return np.full(n, -1, dtype=np.int64)
         order = np.argsort(part[kept], kind="stable")
         pk = part[kept][order]
-        if not len(pk):
-            return np.full(n, -1, dtype=np.int64)
         starts = np.flatnonzero(np.r_[True, np.diff(pk) != 0])
+        sizes = np.diff(np.r_[starts, len(order)])
         sums = np.add.reduceat(V[pick][kept][order].astype(np.float64), starts, axis=0)
-        means = (sums / np.diff(np.r_[starts, len(order)])[:, None]).astype(np.float32)
+        means = (sums / sizes[:, None]).astype(np.float32)
         sim = V @ means.T
-        best = np.argmax(sim, axis=1)
-        best = pk[starts][best]
-        best[1.0 - sim.max(axis=1) > max_distance] = -1
+        nearest = np.argmax(sim, axis=1)
+        best = pk[starts][nearest]
+        best[1.0 - sim.max(axis=1) > cut.threshold(1, sizes[nearest])] = -1
         best[pick] = part
         if photo is not None:
             best = _one_face_per_photo(V, best, photo)
@@ -642,10 +677,9 @@ def _average_linkage_cut(
     sim = V @ V.T
     iu = np.triu_indices(n, 1)
     merges = linkage(np.clip(1.0 - sim[iu].astype(np.float64), 0.0, 2.0), method="average")
-    if not conflict:
-        return _cut_below(merges, n, max_distance)
-    assert photo is not None
-    return _constrained_cut(V, merges, max_distance, photo)
+    if not conflict and cut.flat:
+        return _cut_below(merges, n, cut.max_distance)
+    return _constrained_cut(V, merges, cut, photo)
 
 
 def _cut_below(merges: npt.NDArray[np.float64], n: int, max_distance: float) -> IntArray:
@@ -665,22 +699,55 @@ def _cut_below(merges: npt.NDArray[np.float64], n: int, max_distance: float) -> 
     return np.unique(part[:n], return_inverse=True)[1].astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """Where average linkage stops merging: two pieces of a and b faces merge while
+    their average cosine distance is at most `threshold(a, b)`, which grows linearly
+    with a + b from `pair_distance` (two single faces) to `max_distance` (pieces
+    holding `full_size` faces together, or more)."""
+
+    max_distance: float
+    pair_distance: float
+    full_size: int
+
+    @property
+    def low(self) -> float:
+        return min(self.pair_distance, self.max_distance)
+
+    @property
+    def flat(self) -> bool:
+        return self.pair_distance >= self.max_distance
+
+    def threshold(self, a: Any, b: Any) -> npt.NDArray[np.float64]:
+        size = np.asarray(a, dtype=np.float64) + np.asarray(b, dtype=np.float64)
+        if self.flat:
+            return np.full(size.shape, self.max_distance)
+        share = np.clip((size - 2.0) / max(self.full_size - 2, 1), 0.0, 1.0)
+        return self.pair_distance + (self.max_distance - self.pair_distance) * share
+
+
 def _constrained_cut(
-    V: FloatArray, merges: npt.NDArray[np.float64], max_distance: float, photo: IntArray
+    V: FloatArray, merges: npt.NDArray[np.float64], cut: _Cut, photo: IntArray | None
 ) -> IntArray:
-    """Average-linkage pieces at `max_distance` with no two rows of one photo together.
+    """Average-linkage pieces under `cut`, never two rows of one photo together.
 
     See `_average_linkage_cut`. Rows that end alone are pieces of one row.
     """
     n = len(V)
-    photo = np.unique(photo, return_inverse=True)[1].reshape(n)
-    # 1. Replay the tree below the cut; a node is one piece, or None when a merge
-    # under it was refused (its pieces are then final and listed in `done`).
+    photo = (
+        np.arange(n, dtype=np.int64)
+        if photo is None
+        else np.unique(photo, return_inverse=True)[1].reshape(n)
+    )
+    shared_photos = int(photo.max()) + 1 < n
+    low = cut.low
+    # 1. Replay the tree below the lowest threshold; a node is one piece, or None
+    # when a merge under it was refused (its pieces are then final).
     piece_of = np.arange(n, dtype=np.int64)  # row -> piece (union-find root row)
     photos: dict[int, set[int]] = {i: {int(photo[i])} for i in range(n)}
     node_piece: list[int | None] = list(range(n))
     for a, b, height, _ in merges:
-        if height > max_distance:
+        if height > low:
             break
         pa, pb = node_piece[int(a)], node_piece[int(b)]
         if pa is None or pb is None or photos[pa] & photos[pb]:
@@ -700,17 +767,24 @@ def _constrained_cut(
     sums = np.zeros((m, V.shape[1]), dtype=np.float64)
     np.add.at(sums, part, V.astype(np.float64))
     count = np.bincount(part, minlength=m).astype(np.float64)
-    member = np.zeros((m, int(photo.max()) + 1), dtype=bool)
-    member[part, photo] = True
-    clash = (member.astype(np.int32) @ member.T.astype(np.int32)) > 0
+    if shared_photos:
+        from scipy.sparse import csr_matrix
+
+        member = csr_matrix(
+            (np.ones(n, dtype=np.int32), (part, photo)), shape=(m, int(photo.max()) + 1)
+        )
+        clash = (member @ member.T).toarray() > 0
+    else:
+        clash = np.eye(m, dtype=bool)
     dist = 1.0 - (sums @ sums.T) / np.outer(count, count)
     dist[clash] = np.inf  # includes the diagonal
+    dist[dist > cut.threshold(count[:, None], count[None, :])] = np.inf
     alive = np.ones(m, dtype=bool)
     target = np.arange(m)
     while True:
         flat = int(np.argmin(dist))
         i, j = divmod(flat, m)
-        if not dist[i, j] <= max_distance:
+        if not np.isfinite(dist[i, j]):
             break
         # j joins i.
         sums[i] += sums[j]
@@ -721,6 +795,7 @@ def _constrained_cut(
         target[target == j] = i
         row = 1.0 - (sums @ sums[i]) / (count * count[i])
         row[clash[i] | ~alive] = np.inf
+        row[row > cut.threshold(count, count[i])] = np.inf
         dist[i], dist[:, i] = row, row
         dist[j], dist[:, j] = np.inf, np.inf
     return np.unique(target[part], return_inverse=True)[1].astype(np.int64)

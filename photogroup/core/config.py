@@ -100,7 +100,9 @@ class PeopleConfig:
     min_samples: int = 1
     cluster_selection_method: str = "eom"
     cluster_selection_epsilon: float = 0.0
-    max_distance: float = 0.8
+    max_distance: float = 0.6
+    pair_distance: float = 0.3
+    full_size: int = 16
     duplicate_distance: float = 0.05
     pca_components: int = 32
     assign_threshold: float = 0.45
@@ -117,6 +119,8 @@ class PeopleConfig:
             "cluster_selection_method": self.cluster_selection_method,
             "cluster_selection_epsilon": self.cluster_selection_epsilon,
             "max_distance": self.max_distance,
+            "pair_distance": self.pair_distance,
+            "full_size": self.full_size,
             "duplicate_distance": self.duplicate_distance,
             "pca_components": self.pca_components or None,
         }

@@ -162,6 +162,39 @@ def test_large_cluster_recut_on_a_sample(monkeypatch: pytest.MonkeyPatch) -> Non
     assert_same_grouping(y, FaceClusterer().fit(X).labels_)
 
 
+def at_distance(u: np.ndarray, d: float, rng: np.random.Generator) -> np.ndarray:
+    """A unit vector at cosine distance `d` from the unit vector `u`."""
+    w = rng.standard_normal(DIM)
+    w = unit(w - (w @ u) * u)
+    return unit((1 - d) * u + np.sqrt(1 - (1 - d) ** 2) * w)
+
+
+def test_two_single_faces_need_to_be_closer_than_two_big_parts() -> None:
+    # The re-cut's threshold grows with the faces two parts hold together: two
+    # lone faces at 0.4 (a stranger pair in a library of people seen once) are not
+    # a person at the default pair_distance 0.3, but are with a flat 0.65 cut.
+    rng = np.random.default_rng(31)
+    away = strangers(20, rng)
+    u = away[0]
+    pair = np.stack([u, at_distance(u, 0.4, rng)])
+    X = np.concatenate([pair, away[1:]])
+    assert list(FaceClusterer().fit(X).labels_[:2]) == [-1, -1]
+    assert len(set(FaceClusterer(pair_distance=None).fit(X).labels_[:2]) - {-1}) == 1
+    close = np.concatenate([np.stack([u, at_distance(u, 0.2, rng)]), away[1:]])
+    labels = FaceClusterer().fit(close).labels_
+    assert labels[0] == labels[1] >= 0
+    # Two parts of 8 faces each, about 0.5 apart on average (a spread person, kept
+    # together by HDBSCAN with a large epsilon): one person at the defaults, two at
+    # a flat cut at 0.45.
+    a = unit(rng.standard_normal(DIM))
+    b = at_distance(a, 0.45, rng)
+    X = np.concatenate([unit(v + 0.025 * rng.standard_normal((8, DIM))) for v in (a, b)])
+    eps = {"cluster_selection_epsilon": 1.0}
+    assert len(set(FaceClusterer(**eps).fit(X).labels_)) == 1
+    split = FaceClusterer(max_distance=0.45, pair_distance=None, **eps).fit(X).labels_
+    assert len(set(split[:8])) == 1 and set(split[:8]).isdisjoint(split[8:])
+
+
 def two_in_one(labels: np.ndarray, groups: np.ndarray) -> int:
     """Clusters holding two faces of one group (photo)."""
     return sum(
@@ -266,6 +299,8 @@ def test_bad_input_is_refused(X: object, message: str) -> None:
         ({"cluster_selection_epsilon": -0.1}, "got -0.1"),
         ({"max_distance": 3.0}, "max_distance .* got 3.0"),
         ({"max_distance": "far"}, "got 'far'"),
+        ({"pair_distance": -0.1}, "pair_distance .* got -0.1"),
+        ({"full_size": 2}, "full_size .* got 2"),
         ({"pca_components": 0}, "pca_components .* got 0"),
         ({"n_neighbors": 0}, "n_neighbors .* got 0"),
         ({"n_jobs": 0}, "n_jobs .* got 0"),
