@@ -17,6 +17,7 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.errors import NotFoundError, UsageError
+from ..core.types import MAX_ID
 from ..db.reader import Reader
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def match_person(conn: _Executes, ref: str | int) -> tuple[int, str | None]:
     (case-insensitive); an unknown name is a NotFoundError listing close names."""
     text = str(ref).strip()
     m = _DEFAULT_NAME.fullmatch(text)
-    if m:
+    if m and int(m[1]) <= MAX_ID:
         row = conn.execute("SELECT id, name FROM people WHERE id = ?", (int(m[1]),)).fetchone()
         if row is not None and (text.isdigit() or row[1] is None or row[1] == text):
             return int(row[0]), row[1]

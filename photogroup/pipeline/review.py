@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from ..core.calibration import Calibration
 from ..core.config import Config
 from ..core.errors import NotFoundError, UsageError
-from ..core.types import FloatArray
+from ..core.types import MAX_ID, FloatArray
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
@@ -142,7 +142,10 @@ def parse_question_id(qid: str) -> tuple[str, list[int]]:
             'get one with "photogroup review --json".'
         )
     try:
-        return kinds[parts[0]][0], [int(p) for p in parts[1:]]
+        ids = [int(p) for p in parts[1:]]
+        if not all(0 <= i <= MAX_ID for i in ids):
+            raise ValueError
+        return kinds[parts[0]][0], ids
     except ValueError:
         raise UsageError(
             f"{qid!r} is not a question id: the parts after the kind are ids."

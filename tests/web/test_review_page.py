@@ -17,7 +17,7 @@ from photogroup.db.models import Assignment, Decision, DecisionKind
 from photogroup.pipeline.scan import Scanner
 from photogroup.web.server import make_server
 
-from ..conftest import make_photo, marker_people
+from ..conftest import make_photo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("PHOTOGROUP_BROWSER_TESTS") == "require"  # set by .ci/run
@@ -35,15 +35,6 @@ def _browser_or_skip():
             pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     return sync_playwright
-
-
-@pytest.fixture
-def served(library, config, detector, embedder, tmp_path):
-    config.review.who_min_faces = 2
-    marker_people(library, config, detector, embedder, tmp_path / "photos")
-    server = make_server(library, config, embedder.id, port=0).start()
-    yield server
-    server.stop()
 
 
 def _people(library):
