@@ -4,6 +4,7 @@ and a raw HTTP client that can send what no well-behaved client sends."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from dataclasses import dataclass
 
@@ -21,6 +22,17 @@ def served(library, config, detector, embedder, tmp_path):
     server = make_server(library, config, embedder.id, port=0).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def quiet_log(caplog, capfd):  # type: ignore[no-untyped-def]
+    """Fails the test if the server logged an error or printed a traceback."""
+    caplog.set_level(logging.DEBUG, logger="photogroup.web")
+    yield
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bad == [], [r.getMessage() for r in bad]
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception" not in err, err[-2000:]
 
 
 @dataclass
