@@ -686,7 +686,10 @@ def _handler_class(server: ReviewServer) -> type[PooledHandler]:
             else:
                 self._claim()  # a GET has arrived whole with its headers
             try:
-                query = parse_qs(parts.query, max_num_fields=100)
+                try:
+                    query = parse_qs(parts.query, max_num_fields=100)
+                except ValueError:
+                    raise _Reply(HTTPStatus.BAD_REQUEST, "Too many query values.") from None
                 cookie = self._guard(query)
                 route, ids = server.route(self.command, parts.path)
                 body: dict[str, Any] = {}

@@ -234,6 +234,8 @@ def test_other_methods_and_malformed_requests_are_4xx_json(served, quiet_log):
     for line in (b"GET / HTTP/2.0", b"GET", b"\x00\xff garbage", b"GET / HTTP/1.1 extra"):
         r = raw(served.port, line + b"\r\nHost: x\r\n\r\n")
         assert 400 <= r.status < 500 and r.json()["error"], line
+    r = request(served, "GET", "/api/people?" + "&".join(["a=1"] * 101))
+    assert r.status == 400 and "Too many query values" in r.json()["error"]
     r = raw(served.port, b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n")
     assert r.status == 414
     r = raw(served.port, b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n")
