@@ -34,7 +34,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..core.config import Config
 from ..core.errors import (
@@ -60,6 +60,7 @@ MAX_BODY = 64_000
 STATIC = {
     "page.js": "text/javascript; charset=utf-8",
     "page.css": "text/css; charset=utf-8",
+    "icon.svg": "image/svg+xml",
 }
 """The page's own files, served under /static/ by these fixed names only."""
 
@@ -109,18 +110,65 @@ class _Reply(Exception):
         self.allow = allow  # the methods a path takes, for a 405
 
 
+#: The fixes that domain errors give as commands, said as actions on the page (most
+#: specific first; the last one catches any other command).
+PAGE_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), words)
+    for pattern, words in (
+        (
+            r'[Rr]un "photogroup people" to list names( and ids)?\.',
+            "The People tab lists everyone.",
+        ),
+        (
+            r'(?:[Gg]et one|[Aa]sk for the next one) with "photogroup review --json"\.?',
+            "Reload the page for the next question.",
+        ),
+        (r'"photogroup undo" takes an answer back', "Undo takes it back"),
+        (
+            r'run "photogroup merge \d+ \d+"',
+            'open one of them in People and use "Merge with…"',
+        ),
+        (
+            r"photogroup name \d+ --clear",
+            "open that person in People and Rename with an empty name",
+        ),
+        (r"\(photogroup undo\)", "(Undo)"),
+        (r'"?photogroup (\w+)(?: [^".,;)]*)?"?', ""),
+    )
+)
+_COMMAND_WORDS = {
+    "undo": "Undo",
+    "merge": '"Merge with…" on a person\'s page',
+    "people": "the People tab",
+    "name": "Rename on the person's page",
+    "review": "the Review tab",
+    "scan": "Scan now",
+}
+
+
+def page_words(message: str) -> str:
+    """A domain error's message as the page says it: page actions, not CLI commands."""
+    for pattern, words in PAGE_WORDS:
+
+        def said(m: re.Match[str], words: str = words) -> str:
+            return words or _COMMAND_WORDS.get(m[1], "the photogroup command")
+
+        message = pattern.sub(said, message)
+    return message
+
+
 def _failure(exc: BaseException) -> tuple[int, str]:
     """The one place where an error becomes an HTTP status and message."""
     if isinstance(exc, _Reply):
         return exc.status, str(exc)
     if isinstance(exc, NotFoundError):
-        return HTTPStatus.NOT_FOUND, str(exc)
+        return HTTPStatus.NOT_FOUND, page_words(str(exc))
     if isinstance(exc, ScanLockedError):
-        return HTTPStatus.CONFLICT, str(exc)
+        return HTTPStatus.CONFLICT, page_words(str(exc))
     if isinstance(exc, LibraryError):
-        return HTTPStatus.SERVICE_UNAVAILABLE, str(exc)
+        return HTTPStatus.SERVICE_UNAVAILABLE, page_words(str(exc))
     if isinstance(exc, PhotogroupError):  # UsageError, ConfigError, ...
-        return HTTPStatus.BAD_REQUEST, str(exc)
+        return HTTPStatus.BAD_REQUEST, page_words(str(exc))
     return HTTPStatus.INTERNAL_SERVER_ERROR, "Internal error; the server's log has the details."
 
 
@@ -425,17 +473,18 @@ class ReviewServer:
         with self.state.library.new_session() as s:
             row = s.execute(
                 select(Photo.id, Photo.path, Photo.width, Photo.height, Face.x, Face.y)
-                .add_columns(Face.w, Face.h)
+                .add_columns(Face.w, Face.h, func.coalesce(Photo.taken_at, Photo.file_time))
                 .join(Photo, Photo.id == Face.photo_id)
                 .where(Face.id == face_id)
             ).first()
         if row is None:
             raise NotFoundError(f"No face {face_id}.")
-        photo_id, path, width, height, x, y, w, h = row
+        photo_id, path, width, height, x, y, w, h, taken = row
         return "json", {
             "face_id": face_id,
             "photo_id": photo_id,
             "path": path,
+            "taken": taken.isoformat(timespec="seconds") if taken else None,
             "width": width,
             "height": height,
             "box": [x, y, w, h],

@@ -195,7 +195,11 @@ def _check_answer(data: bytes, method: str, answer) -> None:  # type: ignore[no-
     elif ctype.startswith("text/html"):
         assert answer.status == 200 and answer.body.startswith(b"<!doctype html>")
     else:
-        assert ctype in ("text/javascript; charset=utf-8", "text/css; charset=utf-8"), (
+        assert ctype in (
+            "text/javascript; charset=utf-8",
+            "text/css; charset=utf-8",
+            "image/svg+xml",
+        ), (
             request_line,
             ctype,
         )

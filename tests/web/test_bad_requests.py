@@ -326,3 +326,44 @@ def test_connections_beyond_the_limits_are_turned_away(library, config, embedder
         for s in socks:
             s.close()
         server.stop()
+
+
+def test_domain_errors_speak_of_page_actions(served, library, quiet_log):
+    """The pipeline's messages name CLI commands; the page says what to do on the page."""
+    from photogroup.pipeline.people import name_person
+    from photogroup.web.server import page_words
+
+    q = request(served, "GET", "/api/question").json()["question"]
+    ok = request(
+        served, "POST", "/api/answer", json.dumps({"id": q["id"], "answer": "skip"}).encode()
+    )
+    assert ok.status == 200
+    again = request(
+        served, "POST", "/api/answer", json.dumps({"id": q["id"], "answer": "skip"}).encode()
+    )
+    bad_id = request(served, "POST", "/api/answer", b'{"id": "what", "answer": "yes"}')
+    people = sorted({p for _, p in _all_assignments(library)})
+    name_person(library, people[0], "Ann")
+    name_person(library, people[1], "Bob")
+    both_named = request(
+        served, "POST", "/api/merge", json.dumps({"keep": people[0], "other": people[1]}).encode()
+    )
+    taken = request(served, "POST", f"/api/people/{people[1]}/name", b'{"name": "ann"}')
+    nobody = request(served, "GET", "/api/photos?person=Zed")
+    expected = [
+        (again, "Undo takes it back"),
+        (bad_id, "Reload the page"),
+        (both_named, "Rename with an empty name"),
+        (taken, "Merge with…"),
+        (nobody, "The People tab lists everyone."),
+    ]
+    for answer, words in expected:
+        message = answer.json()["error"]
+        assert 400 <= answer.status < 500 and words in message and "photogroup" not in message
+    # any other command named by a message is said as a page action too
+    assert page_words('Then run "photogroup undo 12".') == "Then run Undo."
+
+
+def _all_assignments(library):  # type: ignore[no-untyped-def]
+    with library.session() as s:
+        return s.execute(select(Assignment.face_id, Assignment.person_id)).all()
