@@ -12,9 +12,6 @@ import numpy.typing as npt
 #: from the camera: "left" is the left side of the picture).
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
-#: The largest id a library stores (SQLite's INTEGER); a larger number names nothing.
-MAX_ID = 2**63 - 1
-
 Box = tuple[float, float, float, float]
 """x, y, width, height in pixels of the upright (EXIF-rotated) image."""
 

@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 from ..core.calibration import Calibration
 from ..core.config import Config
 from ..core.errors import NotFoundError, UsageError
-from ..core.types import MAX_ID, FloatArray
+from ..core.ids import MAX_ID
+from ..core.types import FloatArray
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
