@@ -328,8 +328,8 @@ class ReviewServer:
         self.write_lock = threading.Lock()
         handler = _handler_class(self)
         self.httpd = PooledHTTPServer((host, port), handler, **pool)
-        # Reading a request is bounded by the pool's watchdog; this bounds each write
-        # to a client that stops reading (and is later than the watchdog on reads).
+        # Reading a request is bounded by the pool's doorman; this bounds each write
+        # to a client that stops reading (and is later than the doorman's deadline).
         handler.timeout = self.httpd.request_timeout + 1
         self.host, self.port = host, int(self.httpd.server_address[1])
         self._thread: threading.Thread | None = None
@@ -568,7 +568,7 @@ def _handler_class(server: ReviewServer) -> type[PooledHandler]:
         server_version = "photogroup"
         sys_version = ""
         _unread = 0  # body bytes the client may still send after an early answer
-        _ours: bool | None = None  # False: the watchdog answered (too late)
+        _ours: bool | None = None  # False: the doorman answered 408 (too late)
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
@@ -598,7 +598,7 @@ def _handler_class(server: ReviewServer) -> type[PooledHandler]:
             return True
 
         def _claim(self) -> bool:
-            """Ends the request's deadline; False when the watchdog already answered."""
+            """Ends the request's deadline; False when the doorman already answered 408."""
             if self._ours is None:
                 self._ours = server.httpd.reading_done(self.connection)
             return self._ours
@@ -728,12 +728,11 @@ def _handler_class(server: ReviewServer) -> type[PooledHandler]:
         def _handle(self) -> None:
             parts = urlsplit(self.path)
             cookie = None
-            if self.command == "POST":
-                declared = (self.headers.get("Content-Length") or "").strip()
-                if declared.isascii() and declared.isdigit():
-                    self._unread = min(int(declared[:8]), 1 << 20)
-            else:
-                self._claim()  # a GET has arrived whole with its headers
+            declared = (self.headers.get("Content-Length") or "").strip()
+            if declared.isascii() and declared.isdigit():  # drained if refused unread
+                self._unread = min(int(declared), 1 << 20) if len(declared) < 12 else 1 << 20
+            if self.command != "POST" and not self._claim():
+                return  # a GET arrived whole with its headers, unless answered 408 already
             try:
                 try:
                     query = parse_qs(parts.query, max_num_fields=100)
