@@ -128,17 +128,9 @@ def test_header_controls_visible_and_a_clicked_face_is_marked(browser, service, 
 
 
 def test_people_merge_photos_undo_and_page_words(browser, service, library):
-    people = sorted(
-        set(
-            dict(
-                library.session()
-                .__enter__()
-                .execute(select(Assignment.face_id, Assignment.person_id))
-                .all()
-            ).values()
-        )
-    )
-    a, b, c = people[:3]
+    with library.session() as s:
+        people = sorted(set(s.scalars(select(Assignment.person_id))))
+    a, _, c = people[:3]
     name_person(library, a, "Rita")
     name_person(library, c, "Cleo")
     page, errors = _open(browser, service, 390, 844)
