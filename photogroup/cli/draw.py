@@ -8,11 +8,13 @@ import click
 
 from ..core.errors import UsageError
 from .context import AppContext
+from .output import plural
+from .paths import require_existing
 from .progress import BarProgress
 
 
 @click.command("draw")
-@click.argument("photo", type=click.Path(dir_okay=False, exists=True))
+@click.argument("photo", type=click.Path(dir_okay=False))
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -22,6 +24,7 @@ from .progress import BarProgress
 def command(app: AppContext, photo: str, out: Path | None) -> None:
     """Write a copy of PHOTO with every face's box, landmarks and name (or "unknown");
     faces are numbered from the left, as enroll --face counts them."""
+    require_existing((photo,), "photo")
     from ..pipeline.faces import FaceAnalyser
     from ..pipeline.identify import Gallery, draw_faces, identify
     from ..pipeline.models import load_models
@@ -34,4 +37,4 @@ def command(app: AppContext, photo: str, out: Path | None) -> None:
         raise UsageError(f"Cannot read {photo!r}: {result.error}")
     target = out or Path(f"{Path(photo).stem}.faces.png")
     draw_faces(photo, result.faces, target)
-    click.echo(f"{target}: {len(result.faces)} face(s)")
+    click.echo(f"{target}: {plural(len(result.faces), 'face')}")

@@ -9,12 +9,13 @@ import click
 
 from ..core.errors import UsageError
 from .context import AppContext
+from .paths import require_existing
 from .progress import BarProgress
 
 
 @click.command("enroll")
 @click.argument("name")
-@click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--face", "face_number", type=int, help="Which face of a group photo (1 = leftmost).")
 @click.option("--wait", is_flag=True, help="Wait for a running scan instead of exiting.")
 @click.pass_obj
@@ -24,6 +25,7 @@ def command(
     """Teach photogroup who NAME is from reference PHOTOs (one face each; --face N for
     a photo with several; asked when run in a terminal). The faces count as
     confirmed; unnamed people and waiting faces that match join NAME at once."""
+    require_existing(photos, "photo")
     from ..pipeline.identify import choose_face, enroll_faces, reference_faces
     from ..pipeline.lock import scan_lock
     from ..pipeline.models import load_models

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .context import AppContext
+from .paths import require_existing
 from .progress import BarProgress
 
 
@@ -29,6 +30,7 @@ def command(app: AppContext, photos: tuple[str, ...], as_json: bool, draw_dir: P
     """Name every face in PHOTOs (inside the library or not; nothing is stored):
     the nearest person, the distance, and a confidence (the calibrated probability of
     being the same person), or "unknown" when nobody is close enough."""
+    require_existing(photos, "photo")
     from ..pipeline.faces import FaceAnalyser
     from ..pipeline.identify import Gallery, draw_faces, identify
     from ..pipeline.models import load_models

@@ -32,20 +32,19 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     every = config.serve.scan_every_minutes
     scheduler = None
     if every > 0 and roots:
-        models: list = []
+        from ..pipeline.models import LazyModels
+
+        # Built by the first scan that finds a new or changed photo, then kept.
+        models = LazyModels(config, lambda m: click.echo(m, err=True))
 
         def scan_job() -> str:
             from ..pipeline.lock import scan_lock
-            from ..pipeline.models import load_models
             from ..pipeline.scan import Scanner
 
             with scan_lock(database, wait=0.0):
-                if not models:
-                    models.extend(load_models(config, lambda m: click.echo(m, err=True)))
-                detector, embedder = models
-                sm = Scanner(library, config, detector, embedder).run(roots)
-                grouping = group_library(library, config, embedder.id)
-                server.state.embedder = embedder.id
+                sm = Scanner(library, config, models=models).run(roots)
+                grouping = group_library(library, config, models.embedder_id)
+                server.state.embedder = models.embedder_id
                 server.state.filled = False
                 return (
                     f"{sm.status}: {sm.seen} photos seen, {sm.new} new, {sm.changed} changed, "
