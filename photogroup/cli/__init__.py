@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -62,15 +65,22 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Each command with its whole first sentence (click cuts it at the width)."""
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=1000)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+        """Each command with its whole first sentence (click cuts it at the width),
+        read from its module's source: `photogroup --help` imports no command."""
+        rows = [(name, _short_help(name)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _short_help(name: str) -> str:
+    """The first sentence of the docstring of `command` in the command's module."""
+    spec = importlib.util.find_spec(f"{__name__}.{name}")
+    source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == "command":
+            doc = ast.get_docstring(node) or ""
+            return click.Command(name, help=doc).get_short_help_str(limit=1000)
+    return ""
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -337,6 +337,26 @@ def test_main_help_shows_whole_descriptions(capsys):
     assert "find, align and embed every face." in " ".join(commands.split())
 
 
+def test_main_help_reads_each_commands_own_help_without_importing_it():
+    from photogroup.cli import COMMANDS, _short_help, cli
+
+    ctx = cli.make_context("photogroup", ["--help"], resilient_parsing=True)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        assert _short_help(name) == command.get_short_help_str(limit=1000), name
+    code = (
+        "import sys\n"
+        "from photogroup.cli import main\n"
+        "main(['--help'])\n"
+        "from photogroup.cli import COMMANDS\n"
+        "print([m for m in sys.modules if m.startswith(('sqlalchemy', 'numpy'))\n"
+        "       or m.removeprefix('photogroup.cli.') in COMMANDS], file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stderr.strip().splitlines()[-1] == "[]", run.stderr[-2000:]
+
+
 def test_cluster_full_summary_adds_up(library, config, detector, embedder, tmp_path, capsys):
     from ..conftest import marker_people
 

@@ -1,0 +1,122 @@
+"""What a user waits for: wall time and peak memory of one photogroup command, each
+run as a fresh process (Python start-up and imports included).
+
+    python bench/start_speed.py                    # this tree
+    python bench/start_speed.py --before /tmp/base # and another checkout, side by side
+    python bench/start_speed.py --repeat 5 --only rescan
+
+Commands: `photogroup --help`; `people` and an unchanged rescan of five_celebs on a
+library of five_celebs (scanned once with the real models into
+~/.cache/photogroup-bench/start_speed.db, then copied for every run); `identify` of
+one five_celebs photo, cold (a fresh process: TensorFlow's import, the models built,
+one photo). CPU time (user + system) and peak memory (ru_maxrss) are the child's
+(os.wait4); on a busy machine the wall time grows and the CPU time much less.
+Figures: the median wall and CPU time of --repeat runs and the largest peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, dataset  # noqa: E402
+
+CACHE = Path.home() / ".cache" / "photogroup-bench"
+
+
+def run(tree: Path, args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak MB) of `python -m photogroup ARGS` with `tree` first on
+    the path."""
+    child_env = dict(env, PYTHONPATH=str(tree))
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "photogroup", *args],
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tree,
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 7):
+        sys.exit(f"{' '.join(args)} failed ({proc.returncode}) in {tree}:\n{err.decode()[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def library(five: Path, env: dict[str, str]) -> Path:
+    """five_celebs scanned once with the real models (this tree)."""
+    db = CACHE / "start_speed.db"
+    if not db.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        print(f"Scanning {five} once into {db} (real models) ...", file=sys.stderr)
+        tmp = db.with_suffix(".tmp.db")
+        run(REPO, ["--library", str(tmp), "scan", "--no-progress", str(five)], env)
+        tmp.rename(db)
+    return db
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--before", type=Path, help="another checkout to measure too")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", default="five_celebs")
+    ap.add_argument("--only", help="only the commands whose label contains this")
+    args = ap.parse_args()
+    five = dataset(args.data).resolve()
+    photo = sorted((five / "madonna").glob("*.jpg"))[0]
+    work = Path(tempfile.mkdtemp(prefix="photogroup-start-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PHOTOGROUP_LIBRARY", "PYTHONPATH")}
+    env["XDG_CONFIG_HOME"] = str(work / "config")  # the default configuration
+    source = library(five, env)
+    trees = [("after", REPO)] + ([("before", args.before.resolve())] if args.before else [])
+    commands: list[tuple[str, list[str]]] = [
+        ("--help", ["--help"]),
+        ("people", ["people"]),
+        ("unchanged rescan (118 photos)", ["scan", "--no-progress", str(five)]),
+        ("identify 1 photo, cold", ["identify", str(photo)]),
+    ]
+    commands = [c for c in commands if not args.only or args.only in c[0]]
+    results: dict[tuple[str, str], tuple[float, float, float]] = {}
+    try:
+        for label, args_ in commands:
+            for name, tree in trees:
+                walls, cpus, peaks = [], [], []
+                for _ in range(args.repeat):
+                    db = work / f"{name}.db"
+                    shutil.copy(source, db)
+                    wall, cpu, peak = run(tree, ["--library", str(db), *args_], env)
+                    walls.append(wall)
+                    cpus.append(cpu)
+                    peaks.append(peak)
+                figures = (statistics.median(walls), statistics.median(cpus), max(peaks))
+                results[(label, name)] = figures
+                print(
+                    f"{name:6} {label:30} wall {figures[0]:6.2f} s  CPU {figures[1]:6.2f} s  "
+                    f"{figures[2]:5.0f} MB   (walls: {', '.join(f'{w:.2f}' for w in walls)})",
+                    file=sys.stderr,
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    names = [n for n, _ in trees][::-1]
+    print()
+    print("| command | " + " | ".join(f"{n}: wall / CPU / peak" for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for label, _ in commands:
+        cells = ["{:.2f} s / {:.2f} s / {:.0f} MB".format(*results[(label, n)]) for n in names]
+        print(f"| `{label}` | " + " | ".join(cells) + " |")
+    print(f"\nmedian of {args.repeat} runs; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
