@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from ..core.errors import UsageError
+from ..core.errors import ScanLockedError, UsageError
 from .context import AppContext
+from .output import plural
 
 
 @click.command("serve")
@@ -37,7 +39,23 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
         # Built by the first scan that finds a new or changed photo, then kept.
         models = LazyModels(config, lambda m: click.echo(m, err=True))
 
+        def log(line: str) -> None:
+            click.echo(f"{datetime.now():%Y-%m-%d %H:%M:%S} {line}", err=True)
+
         def scan_job() -> str:
+            log(f"Scan of {', '.join(str(r) for r in roots)} started.")
+            try:
+                line = scan()
+            except ScanLockedError:
+                log("Scan skipped: another scan holds the library's lock.")
+                raise
+            except Exception as exc:
+                log(f"Scan failed: {type(exc).__name__}: {exc}")
+                raise
+            log(f"Scan finished: {line}")
+            return line
+
+        def scan() -> str:
             from ..pipeline.lock import scan_lock
             from ..pipeline.scan import Scanner
 
@@ -47,8 +65,9 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
                 server.state.embedder = models.embedder_id
                 server.state.filled = False
                 return (
-                    f"{sm.status}: {sm.seen} photos seen, {sm.new} new, {sm.changed} changed, "
-                    f"{sm.missing} missing, {sm.failed} failed, {sm.faces} faces. {grouping}"
+                    f"{sm.status}: {plural(sm.seen, 'photo')} seen, {sm.new} new, {sm.changed} "
+                    f"changed, {sm.missing} missing, {sm.failed} failed, "
+                    f"{plural(sm.faces, 'face')}. {grouping}"
                 )
 
         scheduler = Scheduler(
