@@ -4,6 +4,7 @@ run as a fresh process (Python start-up and imports included).
     python bench/start_speed.py                    # this tree
     python bench/start_speed.py --before /tmp/base # and another checkout, side by side
     python bench/start_speed.py --repeat 5 --only rescan
+    python bench/start_speed.py --phases           # where a cold identify's time goes
 
 Commands: `photogroup --help`; `people` and an unchanged rescan of five_celebs on a
 library of five_celebs (scanned once with the real models into
@@ -54,6 +55,64 @@ def run(tree: Path, args: list[str], env: dict[str, str]) -> tuple[float, float,
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+#: Where a cold `identify` spends its time, phase by phase, in a fresh process; and
+#: the alternative the issue asks about: FaceNet loaded from a saved Keras 3 file
+#: instead of built from code with its weights set from the h5 file.
+PHASES = r"""
+import sys, tempfile, time
+from pathlib import Path
+t0 = time.perf_counter()
+def mark(what, since=[t0]):
+    now = time.perf_counter()
+    print(f"{what:48} {now - since[0]:6.2f} s", flush=True)
+    since[0] = now
+import photogroup.ml  # TensorFlow's start-up lines filtered, as in photogroup's commands
+from photogroup.core.config import load_config
+from photogroup.pipeline.faces import FaceAnalyser
+from photogroup.pipeline.identify import Gallery, identify
+from photogroup.db.library import open_library
+mark("photogroup's imports (SQLAlchemy, numpy, PIL)")
+import tensorflow as tf
+mark("import TensorFlow")
+import keras
+from photogroup.ml import facenet
+from photogroup.ml.h5weights import load_weights_by_name
+from photogroup.ml.weights import facenet_weights
+path = facenet_weights(None)
+model = facenet.build_inception_resnet_v1((160, 160, 3))
+mark("FaceNet built from code")
+load_weights_by_name(model, path)
+mark("FaceNet weights set from the h5 file")
+saved = Path(tempfile.mkdtemp()) / "facenet.keras"
+model.save(saved)
+mark("(FaceNet saved as a Keras 3 file, once)")
+keras.saving.load_model(saved, compile=False, safe_mode=False)
+mark("FaceNet loaded from the Keras 3 file instead")
+from photogroup.pipeline.models import load_models, warm_up
+config = load_config()
+models = load_models(config)
+warm_up(models)
+mark("photogroup's models built (MTCNN + FaceNet)")
+library = open_library(Path(sys.argv[1]))
+gallery = Gallery.of_library(library, config, models[1].id)
+mark("the library's people read")
+analyser = FaceAnalyser(config, *models)
+identify(analyser, gallery, [sys.argv[2]])
+mark("identify, first photo (tracing included)")
+identify(analyser, gallery, [sys.argv[2]])
+mark("identify, the same photo again (warm)")
+"""
+
+
+def phases(tree: Path, db: Path, photo: Path, env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-c", PHASES, str(db), str(photo)],
+        env=dict(env, PYTHONPATH=str(tree)),
+        cwd=tree,
+        check=True,
+    )
+
+
 def library(five: Path, env: dict[str, str]) -> Path:
     """five_celebs scanned once with the real models (this tree)."""
     db = CACHE / "start_speed.db"
@@ -72,6 +131,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", default="five_celebs")
     ap.add_argument("--only", help="only the commands whose label contains this")
+    ap.add_argument("--phases", action="store_true", help="time a cold identify's phases")
     args = ap.parse_args()
     five = dataset(args.data).resolve()
     photo = sorted((five / "madonna").glob("*.jpg"))[0]
@@ -79,6 +139,12 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PHOTOGROUP_LIBRARY", "PYTHONPATH")}
     env["XDG_CONFIG_HOME"] = str(work / "config")  # the default configuration
     source = library(five, env)
+    if args.phases:
+        db = work / "phases.db"
+        shutil.copy(source, db)
+        phases(REPO, db, photo, env)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     trees = [("after", REPO)] + ([("before", args.before.resolve())] if args.before else [])
     commands: list[tuple[str, list[str]]] = [
         ("--help", ["--help"]),

@@ -14,7 +14,5 @@ def require_existing(paths: Iterable[str | Path], what: str = "file or folder") 
     told at once, before the models load, and not taken for an unmounted disk."""
     for path in paths:
         if not os.path.exists(path):
-            raise NotFoundError(
-                f"No such {what}: {str(path)!r}. Check the path (a relative path starts "
-                f"from {os.getcwd()!r})."
-            )
+            where = "" if os.path.isabs(path) else f" (from {os.getcwd()!r})"
+            raise NotFoundError(f"No such {what}: {str(path)!r}{where}. Check the path.")

@@ -21,7 +21,14 @@ from photogroup.pipeline.scan import Scanner
 from ..conftest import DATA, FakeDetector, FakeEmbedder, make_photo
 
 FIVE = DATA / "five_celebs"
-TF_NOISE = ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard", "I0000")
+TF_NOISE = (
+    "absl::InitializeLog",
+    "oneDNN custom operations",
+    "cpu_feature_guard",
+    "op_level_cost_estimator",
+    "I0000",
+    "W0000",
+)
 
 
 class CountingModels:
