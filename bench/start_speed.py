@@ -10,7 +10,8 @@ Commands: `photogroup --help`; `people` and an unchanged rescan of five_celebs o
 library of five_celebs (scanned once with the real models into
 ~/.cache/photogroup-bench/start_speed.db, then copied for every run); `identify` of
 one five_celebs photo, cold (a fresh process: TensorFlow's import, the models built,
-one photo). CPU time (user + system) and peak memory (ru_maxrss) are the child's
+one photo); and `identify` warm, while `photogroup serve` runs on the library (the
+client process: the service holds the models). CPU time (user + system) and peak memory (ru_maxrss) are the child's
 (os.wait4); on a busy machine the wall time grows and the CPU time much less.
 Figures: the median wall and CPU time of --repeat runs and the largest peak.
 """
@@ -113,6 +114,51 @@ def phases(tree: Path, db: Path, photo: Path, env: dict[str, str]) -> None:
     )
 
 
+WARM = "identify 1 photo, warm (serve)"
+
+
+def warm_identify(
+    source: Path, work: Path, photo: Path, env: dict[str, str], repeat: int
+) -> tuple[float, float, float]:
+    """`identify` while `photogroup serve` runs on the library (this tree): the first
+    call builds the models in the service and is not counted."""
+    import signal
+
+    db = work / "warm.db"
+    shutil.copy(source, db)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "photogroup", "--library", str(db), "serve", "--port", "0"],
+        env=dict(env, PYTHONPATH=str(REPO)),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None and "serving" in serve.stdout.readline()
+        run(REPO, ["--library", str(db), "identify", str(photo)], env)  # warms the service
+        figures = [run(REPO, ["--library", str(db), "identify", str(photo)], env)]
+        figures += [
+            run(REPO, ["--library", str(db), "identify", str(photo)], env)
+            for _ in range(repeat - 1)
+        ]
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(timeout=30)
+    walls = [f[0] for f in figures]
+    result = (
+        statistics.median(walls),
+        statistics.median(f[1] for f in figures),
+        max(f[2] for f in figures),
+    )
+    print(
+        f"after  {WARM:30} wall {result[0]:6.2f} s  CPU {result[1]:6.2f} s  {result[2]:5.0f} MB"
+        f"   (walls: {', '.join(f'{w:.2f}' for w in walls)}; the client process)",
+        file=sys.stderr,
+    )
+    return result
+
+
 def library(five: Path, env: dict[str, str]) -> Path:
     """five_celebs scanned once with the real models (this tree)."""
     db = CACHE / "start_speed.db"
@@ -172,6 +218,9 @@ def main() -> None:
                     f"{figures[2]:5.0f} MB   (walls: {', '.join(f'{w:.2f}' for w in walls)})",
                     file=sys.stderr,
                 )
+        if not args.only or args.only in WARM:
+            results[(WARM, "after")] = warm_identify(source, work, photo, env, args.repeat)
+            commands.append((WARM, []))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     names = [n for n, _ in trees][::-1]
@@ -179,7 +228,12 @@ def main() -> None:
     print("| command | " + " | ".join(f"{n}: wall / CPU / peak" for n in names) + " |")
     print("|---|" + "---|" * len(names))
     for label, _ in commands:
-        cells = ["{:.2f} s / {:.2f} s / {:.0f} MB".format(*results[(label, n)]) for n in names]
+        cells = [
+            "{:.2f} s / {:.2f} s / {:.0f} MB".format(*results[(label, n)])
+            if (label, n) in results
+            else "-"
+            for n in names
+        ]
         print(f"| `{label}` | " + " | ".join(cells) + " |")
     print(f"\nmedian of {args.repeat} runs; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
 

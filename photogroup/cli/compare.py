@@ -10,7 +10,6 @@ import click
 from .context import AppContext
 from .output import plural
 from .paths import require_existing
-from .progress import BarProgress
 
 
 def _box(box: list[float]) -> str:
@@ -35,14 +34,11 @@ def command(
     the pairs judged the same person (within [people] compare_threshold; a face
     matches at most one face of the other photo)."""
     require_existing((photo_a, photo_b), "photo")
-    from ..pipeline.faces import FaceAnalyser
     from ..pipeline.identify import compare, draw_faces
-    from ..pipeline.models import load_models
-    from .identify import drawn_name
+    from .identify import drawn_name, face_analyser
 
     config = app.config
-    detector, embedder = load_models(config, BarProgress(None).message)
-    analyser = FaceAnalyser(config, detector, embedder)
+    analyser, _model = face_analyser(app)
     threshold = config.people.compare_threshold
     a, b, considered = compare(analyser, photo_a, photo_b, threshold)
     same = [p for p in considered if p.same]

@@ -10,7 +10,6 @@ from ..core.errors import UsageError
 from .context import AppContext
 from .output import plural
 from .paths import require_existing
-from .progress import BarProgress
 
 
 @click.command("draw")
@@ -25,14 +24,13 @@ def command(app: AppContext, photo: str, out: Path | None) -> None:
     """Write a copy of PHOTO with every face's box, landmarks and name (or "unknown");
     faces are numbered from the left, as enroll --face counts them."""
     require_existing((photo,), "photo")
-    from ..pipeline.faces import FaceAnalyser
     from ..pipeline.identify import Gallery, draw_faces, identify
-    from ..pipeline.models import load_models
+    from .identify import face_analyser
 
     library, config = app.library(create=True), app.config
-    detector, embedder = load_models(config, BarProgress(None).message)
-    gallery = Gallery.of_library(library, config, embedder.id)
-    (result,) = identify(FaceAnalyser(config, detector, embedder), gallery, [photo])
+    analyser, model = face_analyser(app)
+    gallery = Gallery.of_library(library, config, model)
+    (result,) = identify(analyser, gallery, [photo])
     if result.error:
         raise UsageError(f"Cannot read {photo!r}: {result.error}")
     target = out or Path(f"{Path(photo).stem}.faces.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import datetime
 from pathlib import Path
 
@@ -20,8 +21,11 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     """Run photogroup as a service: the web page (people, photos of X and Y, review
     questions) and its JSON API on 127.0.0.1, and scans of the [library] roots every
     [serve] scan_every_minutes in the same process, never two at once."""
+    from ..pipeline.models import LazyModels
     from ..pipeline.people import embedder_id, group_library
     from ..pipeline.schedule import Scheduler, state_path
+    from ..web import client
+    from ..web.models import ModelAPI
     from ..web.server import make_server
 
     config = app.config
@@ -30,14 +34,14 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     library = app.library(create=True)
     eid = embedder_id(library) or config.embedding.model
     server = make_server(library, config, eid, port=port)
+    # Built by the first scan that finds a new or changed photo, or by the first
+    # identify, compare or draw sent here; then kept.
+    models = LazyModels(config, lambda m: click.echo(m, err=True))
+    server.model_api = ModelAPI(config, models)
     roots = [Path(r).expanduser() for r in config.library.roots]
     every = config.serve.scan_every_minutes
     scheduler = None
     if every > 0 and roots:
-        from ..pipeline.models import LazyModels
-
-        # Built by the first scan that finds a new or changed photo, then kept.
-        models = LazyModels(config, lambda m: click.echo(m, err=True))
 
         def log(line: str) -> None:
             click.echo(f"{datetime.now():%Y-%m-%d %H:%M:%S} {line}", err=True)
@@ -87,8 +91,17 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     click.echo(f"photogroup is serving {server.url}  (Ctrl-C to stop)")
     if scheduler is not None:
         click.echo(f"Scans every {every:g} min; next at {scheduler.state.next_run}.")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (systemd, kill) ends the service as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
+    endpoint = client.publish(
+        database, server.url, server.csrf, server.access_token, models.embedder_id
+    )
     try:
         server.serve_until_interrupted()
     finally:
+        endpoint.unlink(missing_ok=True)
         if scheduler is not None:
             scheduler.stop()

@@ -8,6 +8,7 @@ new never imports TensorFlow.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -84,14 +85,16 @@ class LazyModels:
         self.detector_id = make_detector().id
         self.embedder_id = make_embedder(config.embedding.model).id
         self._models: tuple[Detector, Embedder] | None = None
+        self._lock = threading.Lock()  # `serve`: a scan and a request may ask at once
 
     @property
     def loaded(self) -> bool:
         return self._models is not None
 
     def load(self) -> tuple[Detector, Embedder]:
-        if self._models is None:
-            models = load_models(self.config, self.message)
-            warm_up(models)
-            self._models = models
-        return self._models
+        with self._lock:
+            if self._models is None:
+                models = load_models(self.config, self.message)
+                warm_up(models)
+                self._models = models
+            return self._models

@@ -37,6 +37,8 @@ from ..pipeline.people import hide_person, merge_people, name_person
 from ..pipeline.query import get_person, list_people
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+#: The largest request body on /api/models/ (a photo's bytes in base64).
+MODEL_BODY_LIMIT = 64 << 20
 
 
 @dataclass
@@ -97,6 +99,7 @@ class ReviewServer:
     def __init__(self, state: ReviewState, host: str, port: int) -> None:
         self.state = state
         self.scheduler: Any = None  # pipeline.schedule.Scheduler, set by `photogroup serve`
+        self.model_api: Any = None  # web.models.ModelAPI, set by `photogroup serve`
         self.csrf = secrets.token_urlsafe(24)
         self.access_token = None if host in LOOPBACK else secrets.token_urlsafe(24)
         self.write_lock = threading.Lock()
@@ -186,6 +189,11 @@ class ReviewServer:
         raise _Reply(HTTPStatus.NOT_FOUND, f"No page {path}.")
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if path.startswith("/api/models/"):  # the warm models: nothing is written
+            if self.model_api is None:
+                raise _Reply(HTTPStatus.NOT_FOUND, "This server has no models to lend.")
+            analysed: dict[str, Any] = self.model_api.post(path, body)
+            return analysed
         st = self.state
         lib, cfg, emb = st.library, st.config, st.embedder
         with self.write_lock:
@@ -359,7 +367,7 @@ def _handler_class(server: ReviewServer) -> type[BaseHTTPRequestHandler]:
                 if not self.headers.get("Content-Type", "").startswith("application/json"):
                     raise _Reply(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Send JSON.")
                 length = int(self.headers.get("Content-Length") or 0)
-                if length > 64_000:
+                if length > (MODEL_BODY_LIMIT if path.startswith("/api/models/") else 64_000):
                     raise _Reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request too large.")
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")

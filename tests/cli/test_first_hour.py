@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -381,3 +382,151 @@ def test_cluster_full_summary_adds_up(library, config, detector, embedder, tmp_p
     assert found, out
     groups, continued, new, confirmed = (int(x or 0) for x in found.groups())
     assert groups == continued + new + confirmed and groups > 0
+
+
+# --- warm model commands: identify, compare and draw through `photogroup serve` ---------
+
+
+@pytest.fixture
+def serving(library, config, detector, embedder, tmp_path, monkeypatch):
+    """A library of three marker people, served with (fake) warm models; the command
+    line's own models would fail."""
+    from photogroup.web import client
+    from photogroup.web.models import ModelAPI
+    from photogroup.web.server import make_server
+
+    from ..conftest import marker_people
+
+    marker_people(library, config, detector, embedder, tmp_path / "people")
+
+    def no_models(*args, **kwargs):
+        raise AssertionError("the command loaded its own models while serve runs")
+
+    monkeypatch.setattr(models, "load_models", no_models)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    server = make_server(library, config, embedder.id, port=0)
+    source = CountingModels(FakeDetector(), FakeEmbedder())
+    server.model_api = ModelAPI(config, source)
+    server.start()
+    db = config.database_path()
+    endpoint = client.publish(db, server.url, server.csrf, server.access_token, embedder.id)
+    yield server, source, ["--library", str(db)]
+    endpoint.unlink(missing_ok=True)
+    server.stop()
+
+
+def test_identify_compare_and_draw_go_through_serve(serving, tmp_path, capsys):
+    server, source, lib = serving
+    photo = make_photo(tmp_path / "q.png", [("green", 30, 30, 90), ("red", 180, 40, 80)])
+    assert main([*lib, "identify", "--json", str(photo)]) == 0
+    faces = json.loads(capsys.readouterr().out)["faces"]
+    assert len(faces) == 2 and all(f["person"] for f in faces)
+    assert faces[0]["person"] != faces[1]["person"]
+    other = make_photo(tmp_path / "r.png", [("red", 100, 30, 70)])
+    assert main([*lib, "compare", str(photo), str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "A face 2 [180,40,80,80] ~ B face 1 [100,30,70,70]  distance 0.000  same person" in out
+    drawn = tmp_path / "drawn.png"
+    assert main([*lib, "draw", str(photo), "--out", str(drawn)]) == 0
+    assert drawn.is_file() and "2 faces" in capsys.readouterr().out
+    assert source.loads == 1  # built once, on the first request, and kept
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a photo")
+    assert main([*lib, "identify", str(bad)]) == 7
+    assert "bad.jpg: cannot read:" in capsys.readouterr().err
+
+
+def test_the_model_api_keeps_the_token_rules(serving):
+    import urllib.error
+    import urllib.request
+
+    server, _, _ = serving
+    request = urllib.request.Request(
+        server.url + "api/models/analyse",
+        data=b'{"data": ""}',
+        headers={"Content-Type": "application/json", "X-CSRF-Token": "guessed"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+
+
+def test_without_serve_the_command_uses_its_own_models(serving, tmp_path, capsys, monkeypatch):
+    from photogroup.web import client
+
+    server, source, lib = serving
+    endpoint = client.endpoint_path(Path(lib[1]))
+    stale = json.loads(endpoint.read_text())
+    stale["pid"] = 2**22 + 12345  # a process that is not there
+    endpoint.write_text(json.dumps(stale))
+    assert client.find_service(Path(lib[1])) is None
+    built = []
+    monkeypatch.setattr(
+        models,
+        "load_models",
+        lambda config, say: built.append(1) or (FakeDetector(), FakeEmbedder()),
+    )
+    photo = make_photo(tmp_path / "q.png", [("blue", 30, 30, 90)])
+    assert main([*lib, "identify", str(photo)]) == 0
+    assert built == [1] and source.loads == 0
+
+
+@pytest.mark.slow
+def test_warm_identify_through_a_real_serve(tmp_path):
+    """Real models in `photogroup serve`: the second identify is answered warm, by a
+    client process that never imports TensorFlow, with the answer a cold identify
+    gives."""
+    if not FIVE.is_dir():
+        pytest.skip(f"real photos not found at {FIVE}")
+    import shutil
+    import signal
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    madonna = sorted((FIVE / "madonna").glob("*.jpg"))[:3]
+    for p in madonna:
+        shutil.copy(p, photos / p.name)
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    base = [sys.executable, "-m", "photogroup", "--library", str(tmp_path / "l.db")]
+    subprocess.run([*base, "scan", "--no-progress", str(photos)], env=env, check=True)
+    cold = subprocess.run(
+        [*base, "identify", "--json", str(madonna[0])], env=env, capture_output=True, text=True
+    )
+    assert cold.returncode == 0, cold.stderr[-2000:]
+    serve = subprocess.Popen(
+        [*base, "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    code = (
+        "import resource, sys, time\n"
+        "t = time.monotonic()\n"
+        "from photogroup.cli import main\n"
+        "code = main(['--library', sys.argv[1], 'identify', '--json', sys.argv[2]])\n"
+        "ru = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print('TF', 'tensorflow' in sys.modules, 'CODE', code, 'WALL',"
+        " time.monotonic() - t, 'CPU', ru.ru_utime + ru.ru_stime, file=sys.stderr)\n"
+    )
+    try:
+        assert "serving" in serve.stdout.readline()
+        runs = [
+            subprocess.run(
+                [sys.executable, "-c", code, str(tmp_path / "l.db"), str(madonna[0])],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(timeout=30)
+    for run in runs:
+        assert "TF False CODE 0" in run.stderr, run.stderr[-2000:]
+        assert json.loads(run.stdout)["faces"] == json.loads(cold.stdout)["faces"]
+    found = re.search(r"WALL ([\d.]+) CPU ([\d.]+)", runs[1].stderr)
+    assert found and float(found[2]) <= 1.0, runs[1].stderr
+    assert not (tmp_path / "l.db.serve-api.json").exists()

@@ -65,6 +65,11 @@ def test_serve_logs_its_scans_and_status_sees_it(tmp_path):
         )
         service = json.loads(status.stdout)["service"]
         assert service["pid"] == proc.pid and service["runs"] == 1
+        # where identify, compare and draw find the warm models: for its owner only
+        endpoint = tmp_path / "library.db.serve-api.json"
+        assert endpoint.stat().st_mode & 0o777 == 0o600
+        assert json.loads(endpoint.read_text())["pid"] == proc.pid
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # as systemd stops it
         proc.wait(timeout=20)
+    assert proc.returncode == 0 and not endpoint.exists()
