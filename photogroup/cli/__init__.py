@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import difflib
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -48,6 +52,36 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"{__name__}.{cmd_name}")
         command: click.Command = module.command
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, COMMANDS, n=2, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise click.UsageError(
+                f"No such command {name!r}.{hint} (photogroup --help lists them.)", ctx
+            )
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with its whole first sentence (click cuts it at the width),
+        read from its module's source: `photogroup --help` imports no command."""
+        rows = [(name, _short_help(name)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _short_help(name: str) -> str:
+    """The first sentence of the docstring of `command` in the command's module."""
+    spec = importlib.util.find_spec(f"{__name__}.{name}")
+    source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == "command":
+            doc = ast.get_docstring(node) or ""
+            return click.Command(name, help=doc).get_short_help_str(limit=1000)
+    return ""
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,12 +9,13 @@ import click
 
 from ..core.errors import UsageError
 from .context import AppContext
+from .paths import require_existing
 from .progress import BarProgress
 
 
 @click.command("enroll")
 @click.argument("name")
-@click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--face",
     "face_number",
@@ -42,6 +43,7 @@ def command(
     may be an existing name in any letter case ("mindy" extends Mindy). A face far
     from the person it extends is refused (probably someone else) unless --force.
     Reference photos outside the library's roots are not listed by `photos`."""
+    require_existing(photos, "photo")
     from ..core.names import check_name
     from ..pipeline.identify import choose_face, enroll_faces, mark_references, reference_faces
     from ..pipeline.lock import scan_lock

@@ -127,10 +127,15 @@ def _show_inline(path: Path) -> None:
 
 
 def _terminal(app: AppContext, eid: str) -> None:
+    """The contact sheets live in a temporary folder, removed however review ends."""
+    with tempfile.TemporaryDirectory(prefix="photogroup-review-") as sheets:
+        _ask_in_terminal(app, eid, Path(sheets))
+
+
+def _ask_in_terminal(app: AppContext, eid: str, sheets: Path) -> None:
     from ..pipeline import crops, review
 
     library, config = app.library(), app.config
-    sheets = Path(tempfile.mkdtemp(prefix="photogroup-review-"))
     asked = 0
     while True:
         q = review.next_question(library, config, eid)

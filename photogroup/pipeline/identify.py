@@ -212,12 +212,16 @@ class Pair:
     a: FoundFace
     b: FoundFace
     distance: float
+    same: bool = True
+    """Judged the same person: within the threshold and chosen by the one-to-one
+    matching (a face within the threshold of two faces is paired with one)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "a": self.a.index,
             "b": self.b.index,
             "distance": round(self.distance, 4),
+            "same": self.same,
             "box_a": self.a.box,
             "box_b": self.b.box,
         }
@@ -226,8 +230,9 @@ class Pair:
 def compare(
     analyser: FaceAnalyser, path_a: str, path_b: str, threshold: float
 ) -> tuple[PhotoFaces, PhotoFaces, list[Pair]]:
-    """Faces of A against faces of B: the pairs judged the same person (cosine distance
-    within `threshold`), each face in at most one pair (optimal one-to-one matching)."""
+    """Every face of A against every face of B, nearest first: each pair with its
+    cosine distance and `same` for the pairs judged the same person (within
+    `threshold`, each face in at most one such pair: optimal one-to-one matching)."""
     sides = []
     for path in (path_a, path_b):
         try:
@@ -246,10 +251,14 @@ def compare(
         B = B / np.linalg.norm(B, axis=1, keepdims=True)
         D = 1.0 - A @ B.T
         rows, cols = linear_sum_assignment(D)
-        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-            if D[i, j] <= threshold:
-                pairs.append(Pair(pa.faces[i], pb.faces[j], float(D[i, j])))
-        pairs.sort(key=lambda p: p.distance)
+        same = {(i, j) for i, j in zip(rows.tolist(), cols.tolist(), strict=True)}
+        for i in range(len(pa.faces)):
+            for j in range(len(pb.faces)):
+                d = float(D[i, j])
+                pairs.append(
+                    Pair(pa.faces[i], pb.faces[j], d, same=(i, j) in same and d <= threshold)
+                )
+        pairs.sort(key=lambda p: (p.distance, p.a.index, p.b.index))
     return pa, pb, pairs
 
 

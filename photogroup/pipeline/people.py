@@ -25,6 +25,7 @@ from ..core.config import Config
 from ..core.errors import UsageError
 from ..core.names import check_name, name_key
 from ..core.types import FloatArray
+from ..core.words import plural
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
@@ -232,6 +233,8 @@ class GroupingSummary:
     faces: int = 0
     clusters: int = 0
     people_kept: int = 0
+    groups_continued: int = 0
+    """Groups that continue a person (a person may continue in more than one)."""
     people_new: int = 0
     people_removed: int = 0
     assigned: int = 0
@@ -335,6 +338,7 @@ def _plan(
     summary.clusters = int(len(set(labels.tolist()) - {-1}))
     mapping = _match_clusters(labels, faces, state.touched)
     summary.people_kept = len(set(mapping.values()))
+    summary.groups_continued = len(mapping)
 
     new_person = np.full(len(faces), -1, dtype=np.int64)
     new_person[faces.fixed] = faces.person[faces.fixed]
@@ -875,15 +879,24 @@ def group_library(library: Library, config: Config, embedder: str, full: bool = 
         g = regroup(library, config, embedder)
         return _grouping_line(g)
     a = assign_new_faces(library, config, embedder)
-    line = f"{a.assigned} of {a.candidates} waiting faces joined a person."
+    line = f"{a.assigned} of {plural(a.candidates, 'waiting face')} joined a person."
     if a.regrouped is not None:
         line += " " + _grouping_line(a.regrouped)
     return line
 
 
 def _grouping_line(g: GroupingSummary) -> str:
+    # The groups add up: continuing a person, a new person, or only confirmed faces
+    # (whose people stay as they are).
+    confirmed_only = g.clusters - g.groups_continued - g.people_new
+    parts = [
+        f"{g.groups_continued} continue {plural(g.people_kept, 'person', 'people')}",
+        f"{g.people_new} new",
+    ]
+    if confirmed_only:
+        parts.append(f"{confirmed_only} of confirmed faces only")
     return (
-        f"Grouped {g.faces} faces into {g.clusters} groups in {g.seconds:.1f} s: "
-        f"{g.people_kept} people continued, {g.people_new} new, {g.people_removed} removed; "
+        f"Grouped {plural(g.faces, 'face')} into {plural(g.clusters, 'group')} in "
+        f"{g.seconds:.1f} s: {', '.join(parts)}; {g.people_removed} empty people removed; "
         f"{g.assigned} faces assigned, {g.unassigned} unassigned."
     )

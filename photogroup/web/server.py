@@ -68,6 +68,8 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+#: The largest request body on /api/models/ (a photo's bytes in base64).
+MODEL_BODY_LIMIT = 64 << 20
 
 
 @dataclass
@@ -229,6 +231,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/people/{id}/name", "rename", body={"name": "text?"}),
     Route("POST", "/api/people/{id}/hide", "hide", body={"hidden": "bool"}),
     Route("POST", "/api/faces/{id}/remove", "remove_face"),
+    # the warm models of `photogroup serve` (identify, compare, draw): nothing is written
+    Route("POST", "/api/models/analyse", "models", body={"data": "*text"}),
 )
 
 
@@ -323,6 +327,7 @@ class ReviewServer:
     def __init__(self, state: ReviewState, host: str, port: int, **pool: Any) -> None:
         self.state = state
         self.scheduler: Any = None  # pipeline.schedule.Scheduler, set by `photogroup serve`
+        self.model_api: Any = None  # web.models.ModelAPI, set by `photogroup serve`
         self.csrf = secrets.token_urlsafe(24)
         self.access_token = None if host in LOOPBACK else secrets.token_urlsafe(24)
         self.write_lock = threading.Lock()
@@ -385,11 +390,19 @@ class ReviewServer:
 
     def call(self, route: Route, call: Call) -> tuple[str, Any]:
         action: Callable[[Call], Any] = getattr(self, "_" + route.action)
+        if route.action == "models":  # reads a photo, writes nothing: no write lock
+            return "json", action(call)
         if route.method == "POST":
             with self.write_lock:
                 return "json", action(call)
         result: tuple[str, Any] = action(call)
         return result
+
+    def _models(self, call: Call) -> dict[str, Any]:
+        if self.model_api is None:
+            raise _Reply(HTTPStatus.NOT_FOUND, "This server has no models to lend.")
+        analysed: dict[str, Any] = self.model_api.post(call.path, call.body)
+        return analysed
 
     # -- pages and images -----------------------------------------------------------------
 
@@ -703,11 +716,12 @@ def _handler_class(server: ReviewServer) -> type[PooledHandler]:
                 raise _Reply(
                     HTTPStatus.BAD_REQUEST, f"Content-Length {lengths[0][:40]!r} is not a size."
                 )
-            length = int(text) if len(text) <= 12 else MAX_BODY + 1
-            if length > MAX_BODY:
+            limit = MODEL_BODY_LIMIT if self.path.startswith("/api/models/") else MAX_BODY
+            length = int(text) if len(text) <= 12 else limit + 1
+            if length > limit:
                 raise _Reply(
                     HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"Request too large (over {MAX_BODY} bytes).",
+                    f"Request too large (over {limit} bytes).",
                 )
             raw = self.rfile.read(length)
             self._unread = 0

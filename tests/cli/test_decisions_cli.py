@@ -12,7 +12,7 @@ from sqlalchemy import select
 from photogroup.cli import cli, main
 from photogroup.db.models import Assignment, Decision, Person
 
-from ..conftest import FakeDetector, FakeEmbedder, make_photo, marker_people
+from ..conftest import make_photo, marker_people
 
 
 @pytest.fixture
@@ -132,13 +132,6 @@ def test_terminal_review_u_undoes_the_last_answer(lib_args, library):
     with library.session() as s:
         (d,) = s.scalars(select(Decision)).all()
         assert d.undone_at is not None
-
-
-@pytest.fixture
-def fake_models(monkeypatch):
-    from photogroup.pipeline import models
-
-    monkeypatch.setattr(models, "load_models", lambda config, say: (FakeDetector(), FakeEmbedder()))
 
 
 def test_enroll_far_face_needs_force_and_references_stay_out_of_photos(

@@ -186,6 +186,11 @@ def test_disk_full_during_a_scan_is_exit_5_and_the_next_scan_finishes(
     for i in range(40):
         make_photo(root / f"p{i:02}.png", [("red", 20 + i, 30, 60)], size=(320, 240))
     monkeypatch.setattr(models, "load_models", lambda config, say: (FakeDetector(), FakeEmbedder()))
+    monkeypatch.setattr(
+        models,
+        "LazyModels",
+        lambda config, say=None: models.ReadyModels(FakeDetector(), FakeEmbedder()),
+    )
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     db = tmp_path / "library.db"
     lib = ["--library", str(db)]

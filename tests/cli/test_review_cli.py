@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -59,9 +60,18 @@ def test_bad_answers_are_clear_errors(lib_args, capsys):
     assert "not a question id" in capsys.readouterr().err
 
 
-def test_terminal_review_writes_contact_sheets_and_reads_keys(lib_args, library):
+def test_terminal_review_writes_contact_sheets_and_reads_keys(lib_args, library, monkeypatch):
     from PIL import Image
 
+    import photogroup.cli.review as review_cli
+
+    sizes = []
+
+    def show(path):  # while the question is asked, its contact sheet is there
+        with Image.open(path) as im:
+            sizes.append(im.size)
+
+    monkeypatch.setattr(review_cli, "_show_inline", show)
     runner = CliRunner()
     # first question: "Who is this?" -> type a name; second: skip with an empty name; then quit
     result = runner.invoke(cli, [*lib_args, "review", "--terminal"], input="Bo\n\nq\n")
@@ -69,9 +79,11 @@ def test_terminal_review_writes_contact_sheets_and_reads_keys(lib_args, library)
     sheets = [
         line.split("faces: ", 1)[1] for line in result.output.splitlines() if "faces: " in line
     ]
-    assert len(sheets) >= 2
-    with Image.open(sheets[0]) as im:
-        assert im.width >= 128 and im.height >= 128
+    assert len(sheets) >= 2 and len(sizes) == len(sheets)
+    assert all(w >= 128 and h >= 128 for w, h in sizes)
+    # ... and gone with their folder once review ends
+    assert not any(os.path.exists(p) for p in sheets)
+    assert not os.path.exists(os.path.dirname(sheets[0]))
     with library.session() as s:
         kinds = [d.kind for d in s.scalars(select(Decision).order_by(Decision.id))]
     assert kinds[:2] == ["name", "skip"]
