@@ -18,6 +18,8 @@ from ..conftest import marker_people
 @pytest.fixture
 def served(library, config, detector, embedder, tmp_path):
     config.review.who_min_faces = 2
+    # the fake embedder's marker colours lie 0.3 apart: "Same person?" would come first
+    config.people.merge_threshold = 0.1
     marker_people(library, config, detector, embedder, tmp_path / "photos")
     server = make_server(library, config, embedder.id, port=0).start()
     yield server
