@@ -15,8 +15,9 @@ Create Date: 2026-11-29 20:50:00.000000
    `people` then deletes its assignments (ON DELETE CASCADE) and clears the people of
    decisions (SET NULL); renaming it rewrites the children's REFERENCES. So, as 0002
    avoided batch mode: the rows of `assignments` and the person columns of `decisions`
-   are copied to temporary tables first and written back after the new `people` takes
-   the old one's name; the children's REFERENCES "people" then name the new table.
+   are copied to temporary tables and cleared, the old `people` is dropped (nothing
+   left to cascade to), the new one takes its name (the children's REFERENCES
+   "people" then name it) and the copies are written back.
    Nothing else changes: every person keeps its id, name, figures and dates.
 2. `photos.reference`: a photo that only `enroll` indexed (outside every scanned
    root); photo queries leave it out. `scan_runs.kind`: "scan" or "enroll", so
@@ -78,9 +79,12 @@ def upgrade() -> None:
     highest = _highest_person_id(conn)
     op.execute("CREATE TEMP TABLE keep_assignments AS SELECT * FROM assignments")
     op.execute(
-        "CREATE TEMP TABLE keep_decision_people AS "
-        "SELECT id, person_id, other_person_id FROM decisions "
-        "WHERE person_id IS NOT NULL OR other_person_id IS NOT NULL"
+        "CREATE TEMP TABLE keep_decision_people "
+        "(id INTEGER PRIMARY KEY, person_id INTEGER, other_person_id INTEGER)"
+    )
+    op.execute(
+        "INSERT INTO temp.keep_decision_people SELECT id, person_id, other_person_id "
+        "FROM decisions WHERE person_id IS NOT NULL OR other_person_id IS NOT NULL"
     )
     op.execute(
         """CREATE TABLE people_new (
@@ -98,14 +102,23 @@ def upgrade() -> None:
         )"""
     )
     op.execute(f"INSERT INTO people_new ({_PEOPLE_COLUMNS}) SELECT {_PEOPLE_COLUMNS} FROM people")
-    # Cascades to the children (restored below from the copies).
-    op.execute("DROP TABLE people")
-    op.execute("ALTER TABLE people_new RENAME TO people")
+    # Dropping `people` deletes its rows one by one, each looking up the children that
+    # refer to it: emptied first, and decisions.other_person_id (no index of its own)
+    # indexed for the while, or that costs people x decisions row reads.
     op.execute("DELETE FROM assignments")
-    op.execute("INSERT INTO assignments SELECT * FROM temp.keep_assignments")
     op.execute(
+        "UPDATE decisions SET person_id = NULL, other_person_id = NULL "
+        "WHERE person_id IS NOT NULL OR other_person_id IS NOT NULL"
+    )
+    op.execute("CREATE INDEX ix_0003_decisions_other ON decisions (other_person_id)")
+    op.execute("DROP TABLE people")
+    op.execute("DROP INDEX ix_0003_decisions_other")
+    op.execute("ALTER TABLE people_new RENAME TO people")
+    op.execute("INSERT INTO assignments SELECT * FROM temp.keep_assignments")
+    op.execute(  # not UPDATE ... FROM: SQLite before 3.33 has none
         "UPDATE decisions SET "
-        "person_id = (SELECT k.person_id FROM temp.keep_decision_people k WHERE k.id = decisions.id), "
+        "person_id = (SELECT k.person_id FROM temp.keep_decision_people k "
+        "WHERE k.id = decisions.id), "
         "other_person_id = (SELECT k.other_person_id FROM temp.keep_decision_people k "
         "WHERE k.id = decisions.id) "
         "WHERE id IN (SELECT id FROM temp.keep_decision_people)"

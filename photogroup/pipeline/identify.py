@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..core.calibration import Calibration
 from ..core.config import Config
@@ -420,6 +420,28 @@ def mark_references(library: Library, config: Config, run_id: int, paths: list[s
                     .where(Face.photo_id.in_(changed))
                 ),
             )
+
+
+def unmark_references(library: Library, walked: set[str]) -> None:
+    """Reference photos that a scan found under its roots are library photos from now
+    on (the scan calls this with the paths it walked; see mark_references)."""
+    with library.session() as s:
+        found = [
+            pid
+            for pid, path in s.execute(select(Photo.id, Photo.path).where(Photo.reference))
+            if path in walked
+        ]
+        if not found:
+            return
+        s.execute(update(Photo).where(Photo.id.in_(found)).values(reference=False))
+        refresh_people_stats(
+            sqlite_connection(s),
+            s.scalars(
+                select(Assignment.person_id)
+                .join(Face, Face.id == Assignment.face_id)
+                .where(Face.photo_id.in_(found))
+            ),
+        )
 
 
 def reference_faces(library: Library, paths: list[str]) -> dict[str, list[Face]]:

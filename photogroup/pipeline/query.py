@@ -17,7 +17,7 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.errors import NotFoundError, UsageError
-from ..db import MAX_ID
+from ..core.ids import MAX_ID
 from ..db.reader import Reader
 
 if TYPE_CHECKING:

@@ -34,9 +34,9 @@ from sqlalchemy.orm import Session
 from ..core.calibration import Calibration
 from ..core.config import Config
 from ..core.errors import NotFoundError, UsageError
+from ..core.ids import MAX_ID
 from ..core.names import check_name
 from ..core.types import FloatArray
-from ..db import MAX_ID
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,

@@ -43,7 +43,7 @@ from ..core.errors import (
     PhotogroupError,
     ScanLockedError,
 )
-from ..db import MAX_ID
+from ..core.ids import MAX_ID
 from ..db.library import Library
 from ..db.models import Assignment, Face, Photo
 from ..pipeline import crops, review

@@ -177,6 +177,14 @@ def test_enroll_far_face_needs_force_and_references_stay_out_of_photos(
     code, _, err = run([*lib_args, "enroll", "Person 4", str(red)], capsys)
     assert code == 2 and "default name" in err
     assert [n for _, n in people(library) if n] == ["Rosa"]
+    # once a scan finds the reference photos under its root, they are library photos
+    assert run([*lib_args, "scan", "--no-progress", str(refs)], capsys)[0] == 0
+    code, out, _ = run([*lib_args, "photos", "--person", "Rosa"], capsys)
+    listed = out.split()
+    assert {str(red), str(blue)} <= set(listed)
+    code, out, _ = run([*lib_args, "people", "--json"], capsys)
+    rosa = next(json.loads(line) for line in out.splitlines() if '"Rosa"' in line)
+    assert rosa["photos"] == len(listed)
 
 
 def test_check_finds_nothing_after_the_hostile_answers_and_undos(lib_args, library, capsys):

@@ -336,3 +336,97 @@ def test_0003_people_ids_are_never_reused_and_nothing_is_lost(tmp_path):
         assert conn.execute("SELECT other_person_id FROM decisions WHERE id = 4").fetchone() == (
             None,
         )
+
+
+_KILLED_MIGRATION = """
+import os, sys
+from alembic.operations import Operations
+stop, calls, real = sys.argv[2], [0], Operations.execute
+def execute(self, sql, *a, **k):
+    calls[0] += 1
+    if str(calls[0]) == stop or (not stop.isdigit() and stop in str(sql)):
+        os._exit(9)  # as SIGKILL: no commit, no clean-up
+    return real(self, sql, *a, **k)
+Operations.execute = execute
+from photogroup.db.library import open_library
+open_library(sys.argv[1]).close()
+print(calls[0])
+"""
+
+
+def _library_0002_with_data(path):
+    from photogroup.db.library import make_engine, upgrade
+
+    engine = make_engine(path)
+    upgrade(engine, "0002")
+    engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO photos (id, path, size, mtime_ns, status, first_seen_at) "
+            "VALUES (1, '/a.jpg', 1, 1, 'ok', '2020-01-01')"
+        )
+        conn.executemany(
+            "INSERT INTO faces (id, photo_id, x, y, w, h, landmarks, score, created_at) "
+            "VALUES (?, 1, 0, 0, 50, 50, '[]', 0.99, '2020-01-01')",
+            [(1,), (2,)],
+        )
+        conn.executemany(
+            "INSERT INTO people (id, name, hidden, created_at, updated_at) "
+            "VALUES (?, ?, 0, '2020-01-01', '2020-01-01')",
+            [(1, "Ann"), (2, None)],
+        )
+        conn.executemany(
+            "INSERT INTO assignments (face_id, person_id, origin, assigned_at) "
+            "VALUES (?, ?, 'confirmed', '2020-01-01')",
+            [(1, 1), (2, 2)],
+        )
+        conn.execute(
+            "INSERT INTO decisions (kind, person_id, other_person_id, created_at) "
+            "VALUES ('different_people', 1, 2, '2020-01-01')"
+        )
+
+
+def _state(path):
+    with sqlite3.connect(path) as conn:
+        return [
+            conn.execute("SELECT id, name FROM people ORDER BY id").fetchall(),
+            conn.execute("SELECT face_id, person_id FROM assignments ORDER BY 1").fetchall(),
+            conn.execute("SELECT person_id, other_person_id FROM decisions").fetchall(),
+        ]
+
+
+def _kill_0003_at(tmp_path, n):
+    """Upgrade a 0002 library, killed at the n-th statement of the upgrade (0003's), or
+    at the statement holding the text n; then a normal open finishes it. Returns how
+    many statements the upgrade runs when it is not killed (0 when it was)."""
+    path = tmp_path / f"k{n}.db"
+    _library_0002_with_data(path)
+    before = _state(path)
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_MIGRATION, str(path), str(n)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert run.returncode in (0, 9), run.stderr[-2000:]
+    lib = open_library(path)  # the next command
+    lib.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert _state(path) == before, f"killed at statement {n}"
+    return int(run.stdout) if run.returncode == 0 else 0
+
+
+def test_0003_killed_where_people_is_dropped_loses_nothing(tmp_path):
+    """Killed after `people` was dropped and the assignments emptied (before the copies
+    are written back): the upgrade is one transaction, so nothing of it stayed."""
+    assert _kill_0003_at(tmp_path, "INSERT INTO assignments SELECT") == 0  # it was killed
+
+
+@pytest.mark.slow
+def test_0003_killed_at_every_statement_loses_nothing(tmp_path):
+    total = _kill_0003_at(tmp_path, "10000")  # not killed: counts the statements
+    assert total and total > 10
+    for n in range(1, total + 1):
+        assert _kill_0003_at(tmp_path, str(n)) == 0
