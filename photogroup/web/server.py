@@ -181,7 +181,9 @@ _FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "text": (lambda v: isinstance(v, str), "a string"),
     "text?": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "id": (lambda v: type(v) is int and 0 <= v <= MAX_ID, "an id (a whole number)"),
+    "id?": (lambda v: v is None or (type(v) is int and 0 <= v <= MAX_ID), "an id or null"),
     "bool": (lambda v: type(v) is bool, "true or false"),
+    "any": (lambda v: True, "any JSON value"),  # checked by the pipeline (names)
 }
 
 
@@ -223,12 +225,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/face/{id}.jpg", "face_jpeg", query={"size": "int:32-512"}),
     Route("GET", "/photo/{id}.jpg", "photo_jpeg", query={"max": "int:64-2048"}),
     Route(
-        "POST", "/api/answer", "answer", body={"id": "*text", "answer": "*text", "name": "text?"}
+        "POST",
+        "/api/answer",
+        "answer",
+        body={"id": "*text", "answer": "*text", "name": "any", "face": "id?"},
     ),
     Route("POST", "/api/scan", "scan"),
     Route("POST", "/api/undo", "undo"),
     Route("POST", "/api/merge", "merge", body={"keep": "*id", "other": "*id"}),
-    Route("POST", "/api/people/{id}/name", "rename", body={"name": "text?"}),
+    Route("POST", "/api/people/{id}/name", "rename", body={"name": "any"}),
     Route("POST", "/api/people/{id}/hide", "hide", body={"hidden": "bool"}),
     Route("POST", "/api/faces/{id}/remove", "remove_face"),
     # the warm models of `photogroup serve` (identify, compare, draw): nothing is written
@@ -507,8 +512,9 @@ class ReviewServer:
 
     def _answer(self, call: Call) -> dict[str, Any]:
         st, b = self.state, call.body
+        name = None if b.get("name") == "" else b.get("name")  # the name box left empty
         result = review.answer(
-            st.library, st.config, st.embedder, b["id"], b["answer"], b.get("name") or None
+            st.library, st.config, st.embedder, b["id"], b["answer"], name, b.get("face")
         )
         st.answered()
         return {"message": result.message}
@@ -534,7 +540,9 @@ class ReviewServer:
         }
 
     def _rename(self, call: Call) -> dict[str, Any]:
-        name = (call.body.get("name") or "").strip() or None
+        name = call.body.get("name")  # checked by name_person (core.names.check_name)
+        if isinstance(name, str) and not name.strip():
+            name = None  # an empty name box: no name
         p = name_person(self.state.library, call.ids[0], name)
         return {"message": f"Person {p.id} is now {p.name or 'unnamed'}."}
 

@@ -44,7 +44,7 @@ def test_bad_answers_and_names_are_400_and_change_nothing(post, library):
     for body, reason in [
         ({"id": "same:1:1", "answer": "no"}, "two different people"),
         ({"id": f"who:{pid}", "answer": "no", "name": "X"}, "takes no name"),
-        ({"id": f"who:{pid}", "answer": "yes", "name": 5}, "must be a string"),
+        ({"id": f"who:{pid}", "answer": "yes", "name": 5}, "A name is text"),
         ({"id": f"who:{pid}", "answer": "yes", "name": "Ann\nfake"}, "line break"),
         ({"id": f"face:1:{pid}", "answer": "yes", "name": "Bob"}, "A name answers only"),
     ]:

@@ -84,8 +84,9 @@ def test_bad_photo_size_and_a_size_out_of_range(served, library, quiet_log):
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"id": "who:1", "answer": "yes", "name": 5}, "'name' must be a string or null, not 5"),
-        ({"id": "who:1", "answer": "yes", "name": ["A"]}, "'name' must be a string"),
+        ({"id": "who:1", "answer": "yes", "name": 5}, "A name is text, not int"),
+        ({"id": "who:1", "answer": "yes", "name": ["A"]}, "A name is text, not list"),
+        ({"id": "who:1", "answer": "notface", "face": "3"}, "'face' must be an id or null"),
         ({"id": 7, "answer": "yes"}, "'id' must be a string"),
         ({"id": "who:1"}, "'answer' is missing"),
         ({"id": "who:1", "answer": "yes", "extra": 1}, "Unknown field 'extra'"),
@@ -106,9 +107,10 @@ def test_wrong_types_on_every_changing_route(served, library, quiet_log):
         ("/api/merge", {"keep": True, "other": 2}, "'keep' must be an id"),
         ("/api/merge", {"keep": 1, "other": 2**63}, "'other' must be an id"),
         ("/api/merge", {"keep": 1.5, "other": 2}, "'keep' must be an id"),
-        (f"/api/people/{pid}/name", {"name": {"a": 1}}, "'name' must be a string"),
+        (f"/api/people/{pid}/name", {"name": {"a": 1}}, "A name is text, not dict"),
         (f"/api/people/{pid}/hide", {"hidden": "no"}, "'hidden' must be true or false"),
         (f"/api/people/{pid}/name", {"name": "\ud800"}, "'name' is not valid text"),
+        ("/api/answer", {"id": "who:\ud800", "answer": "yes"}, "'id' is not valid text"),
     ]
     for path, body, words in cases:
         r = request(served, "POST", path, json.dumps(body).encode())

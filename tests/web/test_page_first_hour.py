@@ -200,3 +200,25 @@ def test_people_merge_photos_undo_and_page_words(browser, service, library):
     # the console names only the two refusals asked for above (400: the name, 404: Nobody)
     assert [e for e in errors if "status of 400" not in e and "status of 404" not in e] == []
     assert len(errors) == 2
+
+
+def test_a_question_face_marked_not_a_face(browser, service, library):
+    """⊘ on a question's face answers "not a face" for that face (the pipeline's
+    notface answer): it leaves its person, and Undo right there brings it back."""
+    from photogroup.db.models import Decision, DecisionKind
+
+    page, errors = _open(browser, service, 390, 844)
+    face = int(page.get_attribute(".qface", "data-face"))
+    with library.session() as s:
+        person = s.scalar(select(Assignment.person_id).where(Assignment.face_id == face))
+    page.click(f".qface[data-face='{face}'] button.notface")
+    page.wait_for_function("() => /not a face/.test(document.querySelector('#status').textContent)")
+    with library.session() as s:
+        assert s.scalar(select(Assignment.person_id).where(Assignment.face_id == face)) is None
+        kinds = s.scalars(select(Decision.kind).where(Decision.face_id == face)).all()
+        assert DecisionKind.NOT_A_FACE in kinds
+    page.click("#undo-inline")
+    page.wait_for_function("() => /Undone/.test(document.querySelector('#status').textContent)")
+    with library.session() as s:
+        assert s.scalar(select(Assignment.person_id).where(Assignment.face_id == face)) == person
+    assert errors == []

@@ -103,7 +103,7 @@ async function loadQuestion() {
   for (const s of current.sides) {
     const title = s.person_id === null ? "This face" : `${s.label} (${s.size} faces)`;
     sides.append(el("div", {class: "side"}, el("h3", {}, title),
-                    el("div", {class: "faces"}, ...s.faces.map(f => faceImg(f)))));
+                    el("div", {class: "faces"}, ...s.faces.map(notFaceable))));
   }
   box.append(sides);
   const actions = el("div", {class: "actions"});
@@ -123,14 +123,24 @@ async function loadQuestion() {
                    el("button", {class: "no", id: "no", onclick: () => answer("no")}, "No ", el("kbd", {}, "n")),
                    el("button", {id: "skip", onclick: () => answer("skip")}, "Skip ", el("kbd", {}, "s")));
   }
-  box.append(actions, el("p", {class: "muted"}, `${data.open} open question(s). Click a face to see it in its photo.`));
+  box.append(actions, el("p", {class: "muted"},
+    `${data.open} open question(s). Click a face to see it in its photo; ⊘ marks a detection that is not a face.`));
   if (focus) focus.focus();
 }
 
-async function answer(reply, name) {
+// A question's face, with ⊘: "this is not a face" (a false detection).
+function notFaceable(f) {
+  return el("span", {class: "qface", "data-face": f.face_id}, faceImg(f),
+            el("button", {class: "notface", title: "Not a face (a false detection)",
+                          onclick: ev => { ev.stopPropagation(); answer("notface", null, f.face_id); }}, "⊘"));
+}
+
+async function answer(reply, name, face) {
   if (!current) return;
   try {
-    const r = await api("/api/answer", {id: current.id, answer: reply, name: name || null});
+    const body = {id: current.id, answer: reply, name: name || null};
+    if (face !== undefined) body.face = face;
+    const r = await api("/api/answer", body);
     say(r.message, {undoable: reply !== "skip"});
   } catch (e) { fail(e); }
   await loadQuestion();
