@@ -103,6 +103,7 @@ class PeopleConfig:
     max_distance: float = 0.6
     pair_distance: float = 0.3
     full_size: int = 16
+    spread_ratio: float = 1.5
     duplicate_distance: float = 0.05
     pca_components: int = 32
     assign_threshold: float = 0.45
@@ -121,6 +122,7 @@ class PeopleConfig:
             "max_distance": self.max_distance,
             "pair_distance": self.pair_distance,
             "full_size": self.full_size,
+            "spread_ratio": self.spread_ratio or None,
             "duplicate_distance": self.duplicate_distance,
             "pca_components": self.pca_components or None,
         }
