@@ -38,9 +38,9 @@ libraries of 10k-100k faces):
    smaller than ``min_cluster_size`` become noise. Precision first: two single
    faces are weak evidence (on lfw_devtrain, mostly people seen once, a flat
    cut at 0.8 gave BCubed P 0.910, at 0.5 still 0.937; pair_distance 0.35
-   instead of 0.3 loses 0.007), while average distances between big parts are
+   instead of 0.3 loses 0.009), while average distances between big parts are
    stable. max_distance is the tightest that keeps five_celebs (same-person
-   distances: median 0.35, 90th percentile 0.66) at F >= 0.95 (0.55: 0.949).
+   distances: median 0.35, 90th percentile 0.66) at F >= 0.95 (0.55: 0.932).
    Known limit: the re-cut cannot part two people whose average distance is
    below max_distance (on LFW some pairs of people are 0.49-0.6 apart on
    average); HDBSCAN keeps them apart on the bench sets, but when it is forced
