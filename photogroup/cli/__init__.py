@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from ..core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PhotogroupError
+from ..db.errors import storage_error
 from .context import AppContext
 
 #: Every command, named after its module in this package (imported only when used,
@@ -68,14 +69,18 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, library_path: str | None) -> None:
     """Group the faces in your photo library into people."""
-    ctx.obj = AppContext(config_path=config_path, library_path=library_path)
-    ctx.call_on_close(ctx.obj.close)
+    app = ctx.ensure_object(AppContext)  # main() passes one in, to name the library in errors
+    app.config_path, app.library_path = config_path, library_path
+    ctx.call_on_close(app.close)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: runs a command and maps every error to a message and an exit code."""
+    app = AppContext()
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        result = cli.main(
+            args=list(argv) if argv is not None else None, standalone_mode=False, obj=app
+        )
     except PhotogroupError as exc:
         click.echo(f"Error: {exc}", err=True)
         return exc.exit_code
@@ -93,6 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_ERROR
+    except Exception as exc:
+        # SQLite failures of the library itself (disk full, read-only, locked, damaged),
+        # raised by sqlite3 or wrapped by SQLAlchemy, wherever a command was writing.
+        error = storage_error(exc, app.known_database())
+        if error is None:
+            raise
+        click.echo(f"Error: {error}", err=True)
+        return error.exit_code
     return result if isinstance(result, int) else 0
 
 

@@ -11,7 +11,11 @@ from .context import AppContext
 
 
 @click.command("serve")
-@click.option("--port", type=int, help="Port (default: [review] port; 0 picks a free one).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port (default: [review] port; 0 picks a free one).",
+)
 @click.option("--no-browser", is_flag=True, default=True, hidden=True)
 @click.pass_obj
 def command(app: AppContext, port: int | None, no_browser: bool) -> None:

@@ -47,6 +47,7 @@ from ..db.models import (
 )
 from ..db.stats import refresh_people_stats
 from .faces import FaceAnalyser, FaceData
+from .identify import unmark_references
 
 
 def _now() -> datetime:
@@ -178,6 +179,7 @@ class Scanner:
             present = self._present_roots(roots)
             entries = self._walk(present)
             items, gone = self._classify(entries, present, prune, retry_errors)
+            unmark_references(self.library, {e.path for e in entries})
             self._gone_by_hash = {}
             for known in gone:
                 if known.content_hash:

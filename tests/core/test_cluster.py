@@ -318,7 +318,7 @@ def test_bad_input_is_refused(X: object, message: str) -> None:
         ({"max_distance": "far"}, "got 'far'"),
         ({"pair_distance": -0.1}, "pair_distance .* got -0.1"),
         ({"full_size": 2}, "full_size .* got 2"),
-        ({"spread_ratio": 0.5}, "spread_ratio .* got 0.5"),
+        ({"spread_ratio": 0}, "spread_ratio .* got 0"),
         ({"pca_components": 0}, "pca_components .* got 0"),
         ({"n_neighbors": 0}, "n_neighbors .* got 0"),
         ({"n_jobs": 0}, "n_jobs .* got 0"),
