@@ -70,8 +70,11 @@ SWEEP: list[dict[str, Any]] = [
     {"min_samples": 2},
     {"min_cluster_size": 3},
     {"cluster_selection_method": "leaf"},
+    {"spread_ratio": None},
+    {"spread_ratio": 1.3},
+    {"spread_ratio": 1.8},
     {"cluster_selection_epsilon": 1.0},
-    {"cluster_selection_epsilon": 1.0, "max_distance": 0.5},
+    {"cluster_selection_epsilon": 1.0, "spread_ratio": None},
     {"pca_components": None},
     {"n_neighbors": 30},
 ]

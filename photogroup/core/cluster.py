@@ -38,9 +38,9 @@ libraries of 10k-100k faces):
    smaller than ``min_cluster_size`` become noise. Precision first: two single
    faces are weak evidence (on lfw_devtrain, mostly people seen once, a flat
    cut at 0.8 gave BCubed P 0.910, at 0.5 still 0.937; pair_distance 0.35
-   instead of 0.3 loses 0.007), while average distances between big parts are
+   instead of 0.3 loses 0.009), while average distances between big parts are
    stable. max_distance is the tightest that keeps five_celebs (same-person
-   distances: median 0.35, 90th percentile 0.66) at F >= 0.95 (0.55: 0.949).
+   distances: median 0.35, 90th percentile 0.66) at F >= 0.95 (0.55: 0.932).
    Two parts of 4+ faces also stay together only while their average
    distance is at most ``spread_ratio`` (1.5) times the larger of their own
    spreads (average distance within each): some pairs of LFW people are only
@@ -89,6 +89,8 @@ HNSW_M = 8
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 40
 _BLOCK = 4096
+#: Pieces of fewer faces have no spread of their own (see FaceClusterer.spread_ratio).
+SPREAD_MIN_FACES = 4
 
 
 # --- validation ----------------------------------------------------------------
@@ -177,6 +179,12 @@ class FaceClusterer:
         for pieces of every size (the plain average-linkage cut).
     full_size:
         Faces two parts hold together from which max_distance applies.
+    spread_ratio:
+        Two parts of SPREAD_MIN_FACES (4) faces or more stay together only while
+        their average distance is at most this times the larger of their
+        spreads (average distance between the faces within a part): two people
+        that HDBSCAN merged are parted even when they are closer than
+        max_distance. None: off.
     duplicate_distance:
         Faces at most this cosine distance apart count as one point for the
         density estimate (bursts, copies). 0: off.
@@ -209,6 +217,7 @@ class FaceClusterer:
         max_distance: float | None = 0.6,
         pair_distance: float | None = 0.3,
         full_size: int = 16,
+        spread_ratio: float | None = 1.5,
         duplicate_distance: float = 0.05,
         pca_components: int | None = 32,
         n_neighbors: int = 15,
@@ -222,6 +231,7 @@ class FaceClusterer:
         self.max_distance = max_distance
         self.pair_distance = pair_distance
         self.full_size = full_size
+        self.spread_ratio = spread_ratio
         self.duplicate_distance = duplicate_distance
         self.pca_components = pca_components
         self.n_neighbors = n_neighbors
@@ -343,7 +353,8 @@ class FaceClusterer:
         if self.max_distance is None:
             return _Cut(2.0, 2.0, self.full_size)
         pair = self.max_distance if self.pair_distance is None else self.pair_distance
-        return _Cut(float(self.max_distance), float(pair), self.full_size)
+        ratio = None if self.spread_ratio is None else float(self.spread_ratio)
+        return _Cut(float(self.max_distance), float(pair), self.full_size, ratio)
 
     def fit_predict(self, X: Any, y: Any = None, groups: Any = None) -> IntArray:
         return self.fit(X, groups=groups).labels_
@@ -640,10 +651,14 @@ def _average_linkage_cut(
         sizes = np.diff(np.r_[starts, len(order)])
         sums = np.add.reduceat(V[pick][kept][order].astype(np.float64), starts, axis=0)
         means = (sums / sizes[:, None]).astype(np.float32)
-        sim = V @ means.T
-        nearest = np.argmax(sim, axis=1)
+        nearest = np.empty(n, dtype=np.int64)
+        closest = np.empty(n, dtype=np.float32)
+        for s in range(0, n, _BLOCK):  # in blocks: pieces may be many
+            sim = V[s : s + _BLOCK] @ means.T
+            nearest[s : s + _BLOCK] = np.argmax(sim, axis=1)
+            closest[s : s + _BLOCK] = sim.max(axis=1)
         best = pk[starts][nearest]
-        best[1.0 - sim.max(axis=1) > cut.threshold(1, sizes[nearest])] = -1
+        best[1.0 - closest > cut.threshold(1, sizes[nearest])] = -1
         best[pick] = part
         if photo is not None:
             best = _one_face_per_photo(V, best, photo)
@@ -651,7 +666,7 @@ def _average_linkage_cut(
     sim = V @ V.T
     iu = np.triu_indices(n, 1)
     merges = linkage(np.clip(1.0 - sim[iu].astype(np.float64), 0.0, 2.0), method="average")
-    if not conflict and cut.flat:
+    if not conflict and cut.flat and cut.spread_ratio is None:
         return _cut_below(merges, n, cut.max_distance)
     return _constrained_cut(V, merges, cut, photo)
 
@@ -683,6 +698,9 @@ class _Cut:
     max_distance: float
     pair_distance: float
     full_size: int
+    spread_ratio: float | None = None
+    """Pieces of SPREAD_MIN_FACES faces or more merge only while their average
+    distance is at most this times the larger of their own spreads."""
 
     @property
     def low(self) -> float:
@@ -753,6 +771,9 @@ def _constrained_cut(
     dist = 1.0 - (sums @ sums.T) / np.outer(count, count)
     dist[clash] = np.inf  # includes the diagonal
     dist[dist > cut.threshold(count[:, None], count[None, :])] = np.inf
+    if cut.spread_ratio is not None:
+        spread = _spread(sums, count)
+        dist[dist > cut.spread_ratio * np.maximum(spread[:, None], spread[None, :])] = np.inf
     alive = np.ones(m, dtype=bool)
     target = np.arange(m)
     while True:
@@ -770,9 +791,22 @@ def _constrained_cut(
         row = 1.0 - (sums @ sums[i]) / (count * count[i])
         row[clash[i] | ~alive] = np.inf
         row[row > cut.threshold(count, count[i])] = np.inf
+        if cut.spread_ratio is not None:
+            spread = _spread(sums, count)
+            row[row > cut.spread_ratio * np.maximum(spread, spread[i])] = np.inf
         dist[i], dist[:, i] = row, row
         dist[j], dist[:, j] = np.inf, np.inf
     return np.unique(target[part], return_inverse=True)[1].astype(np.int64)
+
+
+def _spread(
+    sums: npt.NDArray[np.float64], count: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Average cosine distance between the faces of each piece (from the sums of
+    their unit vectors); inf for pieces of fewer than SPREAD_MIN_FACES faces."""
+    n = count
+    within = 1.0 - (np.einsum("ij,ij->i", sums, sums) - n) / np.maximum(n * (n - 1), 1)
+    return np.where(n >= SPREAD_MIN_FACES, within, np.inf)
 
 
 def _one_face_per_photo(V: FloatArray, part: IntArray, photo: IntArray) -> IntArray:

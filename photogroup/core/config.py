@@ -104,6 +104,7 @@ class PeopleConfig:
     max_distance: float = 0.6
     pair_distance: float = 0.3
     full_size: int = 16
+    spread_ratio: float = 1.5
     duplicate_distance: float = 0.05
     pca_components: int = 32
     assign_threshold: float = 0.45
@@ -123,6 +124,7 @@ class PeopleConfig:
             "max_distance": self.max_distance,
             "pair_distance": self.pair_distance,
             "full_size": self.full_size,
+            "spread_ratio": self.spread_ratio or None,
             "duplicate_distance": self.duplicate_distance,
             "pca_components": self.pca_components or None,
         }
@@ -199,6 +201,7 @@ RULES: dict[tuple[str, str], Rule] = {
             "duplicate_distance",
         )
     },
+    ("people", "spread_ratio"): Range(0.0, 10.0),  # 0: off
     ("people", "pca_components"): Range(0, integer=True),  # 0: no projection
     ("people", "assign_threshold"): _THRESHOLD,
     ("people", "regroup_after"): Range(0, integer=True),

@@ -183,16 +183,33 @@ def test_two_single_faces_need_to_be_closer_than_two_big_parts() -> None:
     close = np.concatenate([np.stack([u, at_distance(u, 0.2, rng)]), away[1:]])
     labels = FaceClusterer().fit(close).labels_
     assert labels[0] == labels[1] >= 0
-    # Two parts of 8 faces each, about 0.5 apart on average (a spread person, kept
-    # together by HDBSCAN with a large epsilon): one person at the defaults, two at
-    # a flat cut at 0.45.
+    # Two parts of 8 faces each, about 0.5 apart on average (kept together by
+    # HDBSCAN with a large epsilon): one person by the size rule alone (16 faces:
+    # max_distance 0.6), two at a flat cut at 0.45.
     a = unit(rng.standard_normal(DIM))
     b = at_distance(a, 0.45, rng)
     X = np.concatenate([unit(v + 0.025 * rng.standard_normal((8, DIM))) for v in (a, b)])
-    eps = {"cluster_selection_epsilon": 1.0}
+    eps = {"cluster_selection_epsilon": 1.0, "spread_ratio": None}
     assert len(set(FaceClusterer(**eps).fit(X).labels_)) == 1
     split = FaceClusterer(max_distance=0.45, pair_distance=None, **eps).fit(X).labels_
     assert len(set(split[:8])) == 1 and set(split[:8]).isdisjoint(split[8:])
+
+
+def test_two_tight_people_merged_by_hdbscan_are_parted_by_their_spread() -> None:
+    # The same two parts are two people: each part's faces lie about 0.07 apart,
+    # the parts 0.5 apart, far more than 1.5 times their own spread. The default
+    # spread_ratio parts them though they are closer than max_distance.
+    rng = np.random.default_rng(32)
+    a = unit(rng.standard_normal(DIM))
+    b = at_distance(a, 0.45, rng)
+    X = np.concatenate([unit(v + 0.025 * rng.standard_normal((8, DIM))) for v in (a, b)])
+    y = np.repeat([0, 1], 8)
+    eps = {"cluster_selection_epsilon": 1.0}
+    assert_same_grouping(y, FaceClusterer(**eps).fit(X).labels_)
+    assert len(set(FaceClusterer(spread_ratio=None, **eps).fit(X).labels_)) == 1
+    # A spread person (parts as far apart as their own faces) stays one.
+    X = unit(a + 0.05 * rng.standard_normal((16, DIM)))
+    assert set(FaceClusterer(**eps).fit(X).labels_) == {0}
 
 
 def two_in_one(labels: np.ndarray, groups: np.ndarray) -> int:
@@ -301,6 +318,7 @@ def test_bad_input_is_refused(X: object, message: str) -> None:
         ({"max_distance": "far"}, "got 'far'"),
         ({"pair_distance": -0.1}, "pair_distance .* got -0.1"),
         ({"full_size": 2}, "full_size .* got 2"),
+        ({"spread_ratio": 0}, "spread_ratio .* got 0"),
         ({"pca_components": 0}, "pca_components .* got 0"),
         ({"n_neighbors": 0}, "n_neighbors .* got 0"),
         ({"n_jobs": 0}, "n_jobs .* got 0"),
