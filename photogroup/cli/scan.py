@@ -84,11 +84,14 @@ def command(
         from ..pipeline.models import load_models
 
         detector, embedder = load_models(config, bar.message)
-        summary = Scanner(library, config, detector, embedder, progress=bar).run(
-            roots, prune=prune, retry_errors=retry_errors
-        )
+        scanner = Scanner(library, config, detector, embedder, progress=bar)
+        summary = scanner.run(roots, prune=prune, retry_errors=retry_errors)
         grouping = group_library(library, config, embedder.id)
     for line in _summary_lines(summary):
         click.echo(line, err=True)
+    if scanner.xmp is not None and (
+        scanner.xmp.regions or scanner.xmp.removed or scanner.xmp.problems
+    ):
+        click.echo(scanner.xmp.line(), err=True)
     click.echo(grouping, err=True)
     return EXIT_PARTIAL if summary.failed or summary.missing_roots else EXIT_OK

@@ -21,6 +21,10 @@ from .resources import resource
 ENV_CONFIG = "PHOTOGROUP_CONFIG"
 ENV_LIBRARY = "PHOTOGROUP_LIBRARY"
 
+#: [xmp] sidecar_name: "photo.xmp" (Lightroom, digiKam's option) or "photo.jpg.xmp"
+#: (digiKam's default, darktable).
+SIDECAR_NAMES = ("photo.xmp", "photo.jpg.xmp")
+
 
 @dataclass(frozen=True)
 class QualityRamps:
@@ -138,6 +142,13 @@ class ServeConfig:
 
 
 @dataclass
+class XmpConfig:
+    read: bool = True
+    sidecar_name: str = "photo.xmp"
+    match_iou: float = 0.3
+
+
+@dataclass
 class Config:
     library: LibraryConfig = field(default_factory=LibraryConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -147,6 +158,7 @@ class Config:
     quality: QualityConfig = field(default_factory=QualityConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    xmp: XmpConfig = field(default_factory=XmpConfig)
     source: list[Path] = field(default_factory=list)
     """The files this configuration was read from, defaults first."""
 
@@ -259,6 +271,14 @@ def _validate(config: Config) -> None:
         )
     if not 0 <= r.port <= 65535:
         raise ConfigError(f"[review] port must be 0 (any free port) to 65535, got {r.port}.")
+    x = config.xmp
+    if x.sidecar_name not in SIDECAR_NAMES:
+        raise ConfigError(
+            f"[xmp] sidecar_name must be one of {', '.join(map(repr, SIDECAR_NAMES))}, "
+            f"got {x.sidecar_name!r}."
+        )
+    if not 0.0 < x.match_iou <= 1.0:
+        raise ConfigError(f"[xmp] match_iou must lie in (0, 1], got {x.match_iou}.")
     if e.batch_size < 1 or s.workers < 1 or s.commit_every < 1:
         raise ConfigError(
             "[embedding] batch_size, [scan] workers and [scan] commit_every must be >= 1."
