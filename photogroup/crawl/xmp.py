@@ -546,3 +546,222 @@ def dedupe(regions: list[Region], overlap: float = 0.5) -> list[Region]:
         else:
             kept.append(region)
     return kept
+
+
+# --- writing ---------------------------------------------------------------------------
+
+#: Where the names go besides the regions, as digiKam and Lightroom write face tags.
+PEOPLE_TAG_LR = "People|{}"
+PEOPLE_TAG_DIGIKAM = "People/{}"
+_PACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
+_XMLNS = re.compile(rb"""xmlns:([A-Za-z_][\w.-]*)\s*=\s*["']([^"']+)["']""")
+
+
+@dataclass(frozen=True)
+class FaceToWrite:
+    box: Box
+    """Upright pixels of the full-size photo."""
+    name: str | None
+
+
+def _register_prefixes(existing: bytes | None) -> None:
+    """ElementTree writes the prefixes it knows: ours, and those the packet used."""
+    pairs = list(NS.items())
+    if existing:
+        pairs += [(p.decode(), u.decode("utf-8", "replace")) for p, u in _XMLNS.findall(existing)]
+    for prefix, uri in pairs:
+        try:
+            ET.register_namespace(prefix, uri)
+        except ValueError:  # a reserved prefix ("ns0", "xml"): ElementTree names it
+            pass
+
+
+def _sub(parent: ET.Element, prefix: str, local: str, text: str | None = None) -> ET.Element:
+    el = ET.SubElement(parent, _q(prefix, local))
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _struct(parent: ET.Element, prefix: str, local: str) -> ET.Element:
+    el = _sub(parent, prefix, local)
+    el.set(RDF_PARSE_TYPE, "Resource")
+    return el
+
+
+def _num(v: float) -> str:
+    return f"{v:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def _old_items(
+    desc: ET.Element, prefix: str, local: str, inner: tuple[str, str] | None
+) -> list[ET.Element]:
+    """The rdf:li elements of a region list property, and the property removed."""
+    items: list[ET.Element] = []
+    for prop in desc.findall(_q(prefix, local)):
+        node = _resource(prop)
+        listing = _prop(node, *inner) if inner else prop
+        if isinstance(listing, ET.Element):
+            for kind in (RDF_BAG, RDF_SEQ):
+                array = listing.find(kind)
+                if array is not None:
+                    items.extend(array.findall(RDF_LI))
+        desc.remove(prop)
+    return items
+
+
+def _bag_values(descs: list[ET.Element], prefix: str, local: str) -> list[str]:
+    """The values of an array property, wherever it is, and the property removed."""
+    values: list[str] = []
+    key = _q(prefix, local)
+    for desc in descs:
+        if key in desc.attrib:
+            values.append(desc.attrib.pop(key))
+        for prop in desc.findall(key):
+            for kind in (RDF_BAG, RDF_SEQ, _q("rdf", "Alt")):
+                array = prop.find(kind)
+                if array is not None:
+                    values.extend((li.text or "").strip() for li in array.findall(RDF_LI))
+            desc.remove(prop)
+    return [v for v in values if v]
+
+
+def _write_bag(
+    desc: ET.Element, prefix: str, local: str, values: list[str], kind: str = RDF_BAG
+) -> None:
+    if not values:
+        return
+    array = ET.SubElement(_sub(desc, prefix, local), kind)
+    for v in values:
+        ET.SubElement(array, RDF_LI).text = v
+
+
+def merge_faces(
+    existing: bytes | None,
+    faces: list[FaceToWrite],
+    raw_size: tuple[int, int],
+    orientation: int = 1,
+) -> bytes:
+    """A packet that holds everything `existing` held, with `faces` as MWG and
+    Microsoft face regions, and their names in Iptc4xmpExt:PersonInImage,
+    lr:hierarchicalSubject ("People|Name") and digiKam:TagsList ("People/Name").
+
+    Regions of `existing` that lie on none of `faces` (other faces, pets, focus
+    points) are kept as they were; a face region that `faces` covers is replaced,
+    and its old name leaves the name lists. Raises XmpProblem when `existing`
+    cannot be read (it is never overwritten then)."""
+    _register_prefixes(existing)
+    if existing:
+        root = parse_packet(existing)
+        rdf = root if root.tag == RDF_RDF else root.find(RDF_RDF)
+        if rdf is None:
+            raise XmpProblem("the XMP has no rdf:RDF element; not changed")
+    else:
+        root = ET.Element(_q("x", "xmpmeta"))
+        rdf = ET.SubElement(root, RDF_RDF)
+    raw_w, raw_h = raw_size
+    upright = (raw_h, raw_w) if swaps_sides(orientation) else (raw_w, raw_h)
+    stored = [stored_box(f.box, orientation, upright) for f in faces]
+
+    def covered(read: XmpRead) -> bool:
+        return any(iou(r.box, f.box) >= 0.5 for r in read.regions for f in faces)
+
+    descs = rdf.findall(RDF_DESCRIPTION)
+    replaced: set[str] = set()
+    kept_mwg: list[ET.Element] = []
+    kept_mp: list[ET.Element] = []
+    for desc in descs:
+        for li in _old_items(desc, "mwg-rs", "Regions", ("mwg-rs", "RegionList")):
+            read = _read_item(li, "mwg", raw_size, orientation)
+            if read is not None and covered(read):
+                replaced.update(r.name for r in read.regions if r.name)
+            else:
+                kept_mwg.append(li)
+        info = desc.find(_q("MP", "RegionInfo"))
+        if info is not None:
+            for li in _old_items(_resource(info), "MPRI", "Regions", None):
+                read = _read_item(li, "mp", raw_size, orientation)
+                if read is not None and covered(read):
+                    replaced.update(r.name for r in read.regions if r.name)
+                else:
+                    kept_mp.append(li)
+            desc.remove(info)
+    target = descs[0] if descs else ET.SubElement(rdf, RDF_DESCRIPTION, {RDF_ABOUT: ""})
+
+    regions = _struct(target, "mwg-rs", "Regions")
+    dims = _struct(regions, "mwg-rs", "AppliedToDimensions")
+    _sub(dims, "stDim", "w", str(raw_w))
+    _sub(dims, "stDim", "h", str(raw_h))
+    _sub(dims, "stDim", "unit", "pixel")
+    bag = ET.SubElement(_sub(regions, "mwg-rs", "RegionList"), RDF_BAG)
+    bag.extend(kept_mwg)
+    for face, (left, top, w, h) in zip(faces, stored, strict=True):
+        li = ET.SubElement(bag, RDF_LI, {RDF_PARSE_TYPE: "Resource"})
+        area = _struct(li, "mwg-rs", "Area")
+        for key, value in (("x", left + w / 2), ("y", top + h / 2), ("w", w), ("h", h)):
+            _sub(area, "stArea", key, _num(value))
+        _sub(area, "stArea", "unit", "normalized")
+        _sub(li, "mwg-rs", "Type", "Face")
+        if face.name:
+            _sub(li, "mwg-rs", "Name", face.name)
+
+    mp_list = ET.SubElement(_sub(_struct(target, "MP", "RegionInfo"), "MPRI", "Regions"), RDF_BAG)
+    mp_list.extend(kept_mp)
+    for face, (left, top, w, h) in zip(faces, stored, strict=True):
+        li = ET.SubElement(mp_list, RDF_LI, {RDF_PARSE_TYPE: "Resource"})
+        _sub(li, "MPReg", "Rectangle", ", ".join(_num(v) for v in (left, top, w, h)))
+        if face.name:
+            _sub(li, "MPReg", "PersonDisplayName", face.name)
+
+    names = list(dict.fromkeys(f.name for f in faces if f.name))
+    gone = replaced - set(names)
+    for prefix, local, form, kind in (
+        ("Iptc4xmpExt", "PersonInImage", "{}", RDF_BAG),
+        ("lr", "hierarchicalSubject", PEOPLE_TAG_LR, RDF_BAG),
+        ("digiKam", "TagsList", PEOPLE_TAG_DIGIKAM, RDF_SEQ),
+    ):
+        old = [
+            v for v in _bag_values(descs, prefix, local) if v not in {form.format(n) for n in gone}
+        ]
+        new = old + [form.format(n) for n in names if form.format(n) not in old]
+        _write_bag(target, prefix, local, new, kind)
+
+    begin = ET.ProcessingInstruction("xpacket", f'begin="\ufeff" id="{_PACKET_ID}"')
+    end = ET.ProcessingInstruction("xpacket", 'end="w"')
+    body = b"".join(ET.tostring(e, encoding="utf-8", xml_declaration=False) for e in (begin, root))
+    return body + b"\n" + ET.tostring(end, encoding="utf-8") + b"\n"
+
+
+def _read_item(
+    li: ET.Element, fmt: str, raw_size: tuple[int, int], orientation: int
+) -> XmpRead | None:
+    """One old region (an rdf:li) read as photogroup reads regions, None if it is
+    not a face."""
+    node = _resource(li)
+    problems: list[str] = []
+    raws: list[_Raw] = []
+    if fmt == "mwg":
+        kind = _field(node, "mwg-rs", "Type")
+        area = _prop(node, "mwg-rs", "Area")
+        if (kind is not None and kind.lower() != "face") or not isinstance(area, ET.Element):
+            return None
+        a = _resource(area)
+        try:
+            cx, cy = _number(_field(a, "stArea", "x"), "x"), _number(_field(a, "stArea", "y"), "y")
+            w, h = _number(_field(a, "stArea", "w"), "w"), _number(_field(a, "stArea", "h"), "h")
+        except XmpProblem:
+            return None
+        raws.append(_Raw((cx - w / 2, cy - h / 2, w, h), _field(node, "mwg-rs", "Name"), fmt))
+    else:
+        rect = _field(node, "MPReg", "Rectangle")
+        try:
+            left, top, w, h = (_number(p, "rectangle") for p in (rect or "").split(","))
+        except (XmpProblem, ValueError):
+            return None
+        raws.append(_Raw((left, top, w, h), _field(node, "MPReg", "PersonDisplayName"), fmt))
+    out = XmpRead()
+    raw_w, raw_h = raw_size
+    upright = (raw_h, raw_w) if swaps_sides(orientation) else (raw_w, raw_h)
+    for raw in raws:
+        _add(out, raw, orientation, upright, "", problems)
+    return out

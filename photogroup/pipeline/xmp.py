@@ -20,10 +20,14 @@ packet) are recorded as scan errors of kind "xmp": the photo stays indexed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -32,9 +36,20 @@ from sqlalchemy.orm import Session
 
 from ..core.config import Config
 from ..core.detect import iou
+from ..core.errors import UsageError
 from ..core.progress import NullProgress, Progress
 from ..core.types import Box
-from ..crawl.xmp import Region, read_photo_regions, sidecar_paths
+from ..crawl.xmp import (
+    FaceToWrite,
+    Region,
+    XmpProblem,
+    embedded_packet,
+    existing_sidecars,
+    merge_faces,
+    read_photo_regions,
+    read_sidecar,
+    sidecar_paths,
+)
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
@@ -310,8 +325,10 @@ def _name_face(
     person = people.get(row.name.casefold())
     current = s.get(Assignment, row.face_id)
     if person is not None:
-        if current is not None and current.person_id == person.id and current.origin != "auto":
-            return  # already confirmed as that person
+        if current is not None and current.person_id == person.id:
+            # The file says what the library says (a sidecar `export xmp` wrote, read
+            # back): no answer, so the library's own guesses never confirm themselves.
+            return
         rejected = s.scalar(
             select(func.count(Decision.id)).where(
                 Decision.kind == DecisionKind.FACE_NOT_PERSON,
@@ -388,3 +405,129 @@ def _take_back(s: Session, row: XmpRegion, touched: set[int]) -> None:
                 s.delete(face)
     s.delete(row)
     s.flush()
+
+
+# --- writing: `photogroup export xmp` ----------------------------------------------------
+
+
+@dataclass
+class ExportSummary:
+    photos: int = 0
+    faces: int = 0
+    written: list[str] = field(default_factory=list)
+    """The files written (sidecars, or photos with --in-place)."""
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def sidecar_for(photo: str, convention: str) -> str:
+    """The sidecar `export xmp` writes: an existing one of either name, else the
+    configured convention's ([xmp] sidecar_name)."""
+    for path in existing_sidecars(photo):
+        return path
+    return photo + ".xmp" if convention == "photo.jpg.xmp" else os.path.splitext(photo)[0] + ".xmp"
+
+
+def faces_to_write(
+    library: Library, person: str | None = None, unnamed: bool = False
+) -> dict[str, list[FaceToWrite]]:
+    """Photo path -> its faces to write: named people's faces (and unnamed people's
+    with `unnamed`), each on the box of the region it came from if it came from one."""
+    query = (
+        select(Photo.path, Face.x, Face.y, Face.w, Face.h, Person.id, Person.name, XmpRegion)
+        .join(Face, Face.photo_id == Photo.id)
+        .join(Assignment, Assignment.face_id == Face.id)
+        .join(Person, Person.id == Assignment.person_id)
+        .outerjoin(XmpRegion, XmpRegion.face_id == Face.id)
+        .where(Photo.status == PhotoStatus.OK)
+        .order_by(Photo.path, Face.x)
+    )
+    out: dict[str, list[FaceToWrite]] = {}
+    with library.new_session() as s:
+        only = None
+        if person is not None:
+            from .people import find_person
+
+            only = find_person(s, person).id
+        for path, x, y, w, h, pid, name, region in s.execute(query):
+            if only is not None and pid != only:
+                continue
+            if name is None and not unnamed:
+                continue
+            box = (region.x, region.y, region.w, region.h) if region is not None else (x, y, w, h)
+            out.setdefault(path, []).append(FaceToWrite(box, name))
+    return out
+
+
+def export_xmp(
+    library: Library,
+    config: Config,
+    *,
+    person: str | None = None,
+    unnamed: bool = False,
+    in_place: bool = False,
+    touch: bool = False,
+) -> ExportSummary:
+    """Write the faces of people into sidecars (merged into one that exists), or with
+    `in_place` into the photos' own XMP through exiftool (pixels untouched, file times
+    kept unless `touch`)."""
+    tool = _exiftool() if in_place else None
+    summary = ExportSummary()
+    for path, faces in faces_to_write(library, person, unnamed).items():
+        try:
+            existing, size, orientation = embedded_packet(path)
+            if tool is not None:
+                packet = merge_faces(existing, faces, size, orientation)
+                _write_in_place(tool, path, packet, touch)
+                summary.written.append(path)
+            else:
+                target = sidecar_for(path, config.xmp.sidecar_name)
+                old = read_sidecar(target) if os.path.exists(target) else None
+                _write_atomically(target, merge_faces(old, faces, size, orientation))
+                summary.written.append(target)
+        except XmpProblem as exc:
+            summary.problems.append((path, str(exc)))
+            continue
+        summary.photos += 1
+        summary.faces += len(faces)
+    return summary
+
+
+def _write_atomically(target: str, data: bytes) -> None:
+    tmp = f"{target}.photogroup-tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise XmpProblem(f"cannot write {target!r}: {exc.strerror or exc}") from None
+
+
+def _exiftool() -> str:
+    tool = shutil.which("exiftool")
+    if tool is None:
+        raise UsageError(
+            "--in-place writes through exiftool, which is not installed "
+            "(Debian/Ubuntu: apt-get install libimage-exiftool-perl). "
+            "Without --in-place, export xmp writes sidecars and needs nothing else."
+        )
+    return tool
+
+
+def _write_in_place(tool: str, photo: str, packet: bytes, touch: bool) -> None:
+    """The photo's XMP becomes `packet` (which holds all it held); exiftool rewrites
+    the metadata only, never the pixels, and keeps the file's time unless `touch`."""
+    with tempfile.TemporaryDirectory(prefix="photogroup-xmp-") as tmp:
+        source = os.path.join(tmp, "packet.xmp")
+        with open(source, "wb") as fh:
+            fh.write(packet)
+        args = [tool, "-q", "-q", "-overwrite_original", f"-XMP<={source}"]
+        if not touch:
+            args.insert(1, "-P")
+        done = subprocess.run(
+            [*args, "--", photo], capture_output=True, text=True, errors="replace", check=False
+        )
+    if done.returncode != 0:
+        why = (done.stderr or done.stdout).strip().splitlines()
+        raise XmpProblem(f"exiftool could not write: {why[-1] if why else done.returncode}")
