@@ -188,3 +188,145 @@ def test_reading_can_be_turned_off(library, config, detector, embedder, photo):
     sidecar(photo.with_suffix(".xmp"), [("Ann", RED)])
     assert scan(library, config, detector, embedder, photo.parent).xmp is None
     assert faces_of(library, "Ann") == []
+
+
+# --- real models on real photos ---------------------------------------------------------
+
+
+def _write_regions(photo: Path, names: list[str], boxes, stored_size, orientation: int, fmt: str):
+    """Regions on annotated faces, written by exiftool in the stored image's frame."""
+    from photogroup.crawl.xmp import stored_box
+    from tests.xmp_helpers import exif_write, mp_arg, mwg_arg
+
+    upright = (stored_size[1], stored_size[0]) if orientation in (6, 8) else stored_size
+    norm = [stored_box(tuple(b), orientation, upright) for b in boxes]
+    if fmt == "mp":
+        exif_write(photo, mp_arg(list(zip(names, norm, strict=True))))
+    else:
+        areas = [(x + w / 2, y + h / 2, w, h) for x, y, w, h in norm]
+        exif_write(photo, mwg_arg(stored_size, list(zip(names, areas, strict=True))))
+
+
+@pytest.mark.slow
+def test_names_from_other_tools_become_confirmed_faces_and_go_back_out(tmp_path, monkeypatch):
+    """exiftool writes MWG and MP regions (and turned photos, orientation 6 and 8) into
+    copies of real group photos; a scan with the real models makes them confirmed,
+    named faces; `export xmp` writes sidecars exiftool reads back with the same names
+    and boxes within a pixel."""
+    import json
+
+    from PIL import Image
+
+    from photogroup.cli import main
+    from photogroup.core.detect import iou
+    from photogroup.db.library import open_library
+    from tests.conftest import DATA
+    from tests.xmp_helpers import exif_json
+
+    group = DATA / "group_photos"
+    if not group.is_dir():
+        pytest.skip(f"real photos not found at {group} (set PHOTOGROUP_DATA)")
+    truth = json.loads((group / "annotations.json").read_text())
+    root = tmp_path / "photos"
+    root.mkdir()
+    expected: dict[str, tuple[str, tuple[float, ...]]] = {}  # name -> (photo, upright box)
+    cases = [
+        ("dlib_2008_002506.jpg", ["Ann Lee", "Bob", "Cy"], 1, "mwg"),
+        ("dlib_2008_001322.jpg", ["ann lee", "Eve", "Fay"], 1, "mp"),
+        ("dlib_2009_004587.jpg", ["Gus", "Hal"], 6, "mwg"),
+        ("dlib_2008_001009.jpg", ["Ivy", "Jo"], 8, "mwg"),
+    ]
+    for name, names, orientation, fmt in cases:
+        boxes = sorted(truth[name]["boxes_xywh"], key=lambda b: b[0])
+        target = root / name
+        if orientation == 1:
+            target.write_bytes((group / name).read_bytes())
+            stored_size = Image.open(target).size
+        else:
+            turn = Image.Transpose.ROTATE_90 if orientation == 6 else Image.Transpose.ROTATE_270
+            img = Image.open(group / name).transpose(turn)
+            exif = img.getexif()
+            exif[0x0112] = orientation
+            img.save(target, quality=95, exif=exif)
+            stored_size = img.size
+        _write_regions(target, names, boxes, stored_size, orientation, fmt)
+        for n, b in zip(names, boxes, strict=True):
+            expected[n] = (str(target), tuple(b))
+    # a hand-drawn region on a face too small for the detector (12 x 15 px)
+    band = "wider_0_Parade_marchingband_1_629.jpg"
+    (root / band).write_bytes((group / band).read_bytes())
+    _write_regions(root / band, ["Dee"], [[109, 373, 13, 15]], (1024, 768), 1, "mwg")
+    expected["Dee"] = (str(root / band), (109, 373, 13, 15))
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    db = str(tmp_path / "library.db")
+    assert main(["--library", db, "scan", "--no-progress", str(root)]) == 0
+    with open_library(db) as lib, lib.session() as s:
+        rows = s.execute(
+            select(Person.name, Face.x, Face.y, Face.w, Face.h, Photo.path, Assignment.origin)
+            .join(Assignment, Assignment.person_id == Person.id)
+            .join(Face, Face.id == Assignment.face_id)
+            .join(Photo, Photo.id == Face.photo_id)
+            .where(Person.name.is_not(None))
+        ).all()
+        regions = list(s.scalars(select(XmpRegion)))
+        decisions = s.scalar(select(func.count(Decision.id)).where(Decision.value == "xmp"))
+    names: dict[str, list] = {}
+    for name, x, y, w, h, path, origin in rows:
+        assert origin == "confirmed"
+        names.setdefault(name.casefold(), []).append((path, (x, y, w, h)))
+    assert sorted(names) == sorted({n.casefold() for n in expected})
+    assert len(names["ann lee"]) == 2 and decisions == 11  # one person, found by either case
+    where = {(n.casefold(), path): box for n, (path, box) in expected.items()}
+    for name, faces in names.items():
+        for path, box in faces:
+            assert iou(box, where[(name, path)]) >= 0.3, (name, box, where[(name, path)])
+    made = [r for r in regions if r.made_face]
+    assert [r.name for r in made] == ["Dee"]  # every other region lies on a detected face
+
+    assert main(["--library", db, "export", "xmp"]) == 0
+    assert main(["--library", db, "check"]) == 0
+    for name, *_ in [*cases, (band,)]:
+        photo = root / name
+        (info,) = exif_json(photo.with_suffix(".xmp"))
+        stored = (
+            info["RegionInfo"]["AppliedToDimensions"]["W"],
+            info["RegionInfo"]["AppliedToDimensions"]["H"],
+        )
+        (original,) = exif_json(photo)
+        assert stored == Image.open(photo).size  # the stored image's, turned or not
+        got = {}
+        for r in info["RegionInfo"]["RegionList"]:
+            a = {k: float(v) for k, v in r["Area"].items() if k != "Unit"}
+            got[r["Name"]] = (
+                a["X"] * stored[0],
+                a["Y"] * stored[1],
+                a["W"] * stored[0],
+                a["H"] * stored[1],
+            )
+        if "RegionInfo" in original:
+            want = {}
+            for r in original["RegionInfo"]["RegionList"]:
+                a = {k: float(v) for k, v in r["Area"].items() if k != "Unit"}
+                want[r["Name"]] = (
+                    a["X"] * stored[0],
+                    a["Y"] * stored[1],
+                    a["W"] * stored[0],
+                    a["H"] * stored[1],
+                )
+        else:  # MP regions: top-left based
+            want = {}
+            for r in original["RegionInfoMP"]["Regions"]:
+                x, y, w, h = (float(v) for v in r["Rectangle"].split(","))
+                want[r["PersonDisplayName"]] = (
+                    (x + w / 2) * stored[0],
+                    (y + h / 2) * stored[1],
+                    w * stored[0],
+                    h * stored[1],
+                )
+        got = {k.casefold(): v for k, v in got.items()}
+        want = {k.casefold(): v for k, v in want.items()}
+        assert set(got) == set(want), name
+        for n in want:
+            assert got[n] == pytest.approx(want[n], abs=1.0), (name, n)
+        assert sorted(p.casefold() for p in info["PersonInImage"]) == sorted(want)
