@@ -330,3 +330,28 @@ def test_names_from_other_tools_become_confirmed_faces_and_go_back_out(tmp_path,
         for n in want:
             assert got[n] == pytest.approx(want[n], abs=1.0), (name, n)
         assert sorted(p.casefold() for p in info["PersonInImage"]) == sorted(want)
+
+
+def test_a_library_named_only_by_xmp_is_still_grouped(
+    library, config, detector, embedder, tmp_path, monkeypatch
+):
+    """People made from XMP names hold a face or two each; the first grouping still
+    groups everything (assigning to them alone left a third of five_celebs out)."""
+    import numpy as np
+
+    from photogroup.pipeline import people
+    from tests.conftest import ByColour
+
+    root = tmp_path / "album"
+    for i in range(3):
+        for colour in ("red", "green"):
+            make_photo(root / f"{colour}{i}.png", [(colour, 20 + 15 * i, 30, 90)], size=SIZE)
+    sidecar(root / "red0.xmp", [("Ann", (20, 30, 90, 90))])
+    config.quality.min_quality = 0.0
+    scan(library, config, detector, embedder, root)
+    monkeypatch.setattr(people, "make_clusterer", lambda config: ByColour(np.eye(8)[:3]))
+    summary = people.assign_new_faces(library, config, embedder.id)
+    assert summary.regrouped is not None
+    assert len(faces_of(library, "Ann")) == 3
+    with library.session() as s:
+        assert s.scalar(select(func.count(Assignment.face_id))) == 6
