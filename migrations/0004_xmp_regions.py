@@ -5,7 +5,8 @@ Revises: 0002
 Create Date: 2026-11-29 21:00:00.000000
 
 Two new tables, nothing else changes. `xmp_photos` remembers the state of a
-photo's XMP when it was last read (a changed sidecar is read again);
+photo's XMP when it was last read (a changed sidecar is read again) and what
+`export xmp` last wrote for it (`[xmp] write` writes only what changed);
 `xmp_regions` keeps each region with the face it lies on and the decision its
 name made, so that a region removed from the file removes only what it added.
 (Revision 0003 is another branch's; when both are merged this one follows it.)
@@ -30,6 +31,7 @@ def upgrade() -> None:
         sa.Column("photo_id", sa.Integer(), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("read_at", sa.DateTime(), nullable=False),
+        sa.Column("exported", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["photo_id"],
             ["photos.id"],

@@ -87,6 +87,11 @@ def command(
         scanner = Scanner(library, config, detector, embedder, progress=bar)
         summary = scanner.run(roots, prune=prune, retry_errors=retry_errors)
         grouping = group_library(library, config, embedder.id)
+        written = None
+        if config.xmp.write == "sidecar":
+            from ..pipeline.xmp import sync_sidecars
+
+            written = sync_sidecars(library, config)
     for line in _summary_lines(summary):
         click.echo(line, err=True)
     if scanner.xmp is not None and (
@@ -94,4 +99,6 @@ def command(
     ):
         click.echo(scanner.xmp.line(), err=True)
     click.echo(grouping, err=True)
+    if written is not None and (written.photos or written.problems):
+        click.echo(written.line(), err=True)
     return EXIT_PARTIAL if summary.failed or summary.missing_roots else EXIT_OK

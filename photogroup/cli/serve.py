@@ -45,6 +45,10 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
                 detector, embedder = models
                 sm = Scanner(library, config, detector, embedder).run(roots)
                 grouping = group_library(library, config, embedder.id)
+                if config.xmp.write == "sidecar":
+                    from ..pipeline.xmp import sync_sidecars
+
+                    grouping += " " + sync_sidecars(library, config).line()
                 server.state.embedder = embedder.id
                 server.state.filled = False
                 return (

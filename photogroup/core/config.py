@@ -146,6 +146,7 @@ class XmpConfig:
     read: bool = True
     sidecar_name: str = "photo.xmp"
     match_iou: float = 0.3
+    write: str = "off"
 
 
 @dataclass
@@ -277,6 +278,8 @@ def _validate(config: Config) -> None:
             f"[xmp] sidecar_name must be one of {', '.join(map(repr, SIDECAR_NAMES))}, "
             f"got {x.sidecar_name!r}."
         )
+    if x.write not in ("off", "sidecar"):
+        raise ConfigError(f'[xmp] write must be "off" or "sidecar", got {x.write!r}.')
     if not 0.0 < x.match_iou <= 1.0:
         raise ConfigError(f"[xmp] match_iou must lie in (0, 1], got {x.match_iou}.")
     if e.batch_size < 1 or s.workers < 1 or s.commit_every < 1:

@@ -283,8 +283,11 @@ class XmpPhoto(Base):
         ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True
     )
     fingerprint: Mapped[str] = mapped_column(String(64))
-    """sha256 of the photo's content hash and its sidecars' names, sizes and times."""
+    """sha256 of the photo's content hash and its sidecars' names, sizes and times
+    when its XMP was last read ("" when never read)."""
     read_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    exported: Mapped[str | None] = mapped_column(String(64))
+    """sha256 of the faces and names `export xmp` last wrote for the photo."""
 
 
 class XmpRegion(Base):

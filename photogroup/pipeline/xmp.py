@@ -419,6 +419,13 @@ class ExportSummary:
     """The files written (sidecars, or photos with --in-place)."""
     problems: list[tuple[str, str]] = field(default_factory=list)
 
+    def line(self) -> str:
+        line = f"XMP sidecars: {self.faces} faces of {self.photos} photos written"
+        if self.problems:
+            line += f"; {len(self.problems)} not written ({self.problems[0][0]}: "
+            line += f"{self.problems[0][1]})"
+        return line + "."
+
 
 def sidecar_for(photo: str, convention: str) -> str:
     """The sidecar `export xmp` writes: an existing one of either name, else the
@@ -467,13 +474,18 @@ def export_xmp(
     unnamed: bool = False,
     in_place: bool = False,
     touch: bool = False,
+    changed_only: bool = False,
 ) -> ExportSummary:
     """Write the faces of people into sidecars (merged into one that exists), or with
     `in_place` into the photos' own XMP through exiftool (pixels untouched, file times
-    kept unless `touch`)."""
+    kept unless `touch`). `changed_only`: only photos whose faces or names changed
+    since they were last exported (`[xmp] write = "sidecar"`)."""
     tool = _exiftool() if in_place else None
     summary = ExportSummary()
     for path, faces in faces_to_write(library, person, unnamed).items():
+        digest = _faces_digest(faces)
+        if changed_only and _exported(library, path) == digest:
+            continue
         try:
             existing, size, orientation = embedded_packet(path)
             if tool is not None:
@@ -483,14 +495,61 @@ def export_xmp(
             else:
                 target = sidecar_for(path, config.xmp.sidecar_name)
                 old = read_sidecar(target) if os.path.exists(target) else None
+                before = _sidecar_stats(path)
                 _write_atomically(target, merge_faces(old, faces, size, orientation))
                 summary.written.append(target)
+                _record_export(library, path, digest, before)
         except XmpProblem as exc:
             summary.problems.append((path, str(exc)))
             continue
         summary.photos += 1
         summary.faces += len(faces)
     return summary
+
+
+def sync_sidecars(library: Library, config: Config) -> ExportSummary:
+    """`[xmp] write = "sidecar"`: the sidecars of photos whose named faces changed
+    since their last export are written again."""
+    return export_xmp(library, config, changed_only=True)
+
+
+def _faces_digest(faces: list[FaceToWrite]) -> str:
+    text = "|".join(sorted(f"{f.name or ''}:{','.join(f'{v:.1f}' for v in f.box)}" for f in faces))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _exported(library: Library, path: str) -> str | None:
+    with library.new_session() as s:
+        return s.scalar(
+            select(XmpPhoto.exported)
+            .join(Photo, Photo.id == XmpPhoto.photo_id)
+            .where(Photo.path == path)
+        )
+
+
+def _sidecar_stats(photo: str) -> list[tuple[str, int, int]]:
+    out = []
+    for path in sidecar_paths(photo):
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            out.append((path, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _record_export(library: Library, path: str, digest: str, before: list) -> None:
+    """Remember what was written; a photo whose XMP was read up to date before the
+    write stays up to date (its own sidecar is not read again at the next scan)."""
+    with library.session() as s:
+        row = s.execute(select(Photo.id, Photo.content_hash).where(Photo.path == path)).first()
+        if row is None:
+            return
+        state = s.get(XmpPhoto, row.id)
+        if state is None:
+            s.add(XmpPhoto(photo_id=row.id, fingerprint="", exported=digest))
+            return
+        if state.fingerprint == fingerprint(row.content_hash, before):
+            state.fingerprint = fingerprint(row.content_hash, _sidecar_stats(path))
+        state.exported = digest
 
 
 def _write_atomically(target: str, data: bytes) -> None:

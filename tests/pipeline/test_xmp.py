@@ -355,3 +355,47 @@ def test_a_library_named_only_by_xmp_is_still_grouped(
     assert len(faces_of(library, "Ann")) == 3
     with library.session() as s:
         assert s.scalar(select(func.count(Assignment.face_id))) == 6
+
+
+def test_write_sidecar_keeps_sidecars_in_step_with_names(
+    library, config, detector, embedder, tmp_path
+):
+    """[xmp] write = "sidecar": what changed since the last export is written after a
+    scan; a rename rewrites the person's sidecars; what was written is not read
+    back as new answers."""
+    import numpy as np
+
+    from photogroup.crawl.xmp import read_photo_regions
+    from photogroup.pipeline.people import name_person, regroup
+    from photogroup.pipeline.xmp import sync_sidecars
+    from tests.conftest import ByColour
+
+    config.xmp.write = "sidecar"
+    config.quality.min_quality = 0.0
+    config.people.min_cluster_size = 1
+    root = tmp_path / "album"
+    for i in range(2):
+        make_photo(root / f"red{i}.png", [("red", 20 + 15 * i, 30, 90)], size=SIZE)
+    make_photo(root / "green.png", [("green", 100, 30, 90)], size=SIZE)
+    scan(library, config, detector, embedder, root)
+    regroup(library, config, embedder.id, lambda: ByColour(np.eye(8)[:3]))
+    assert sync_sidecars(library, config).photos == 0  # nobody has a name yet
+    with library.session() as s:
+        red = s.scalar(
+            select(Assignment.person_id)
+            .join(Face)
+            .join(Photo)
+            .where(Photo.path.endswith("red0.png"))
+        )
+    name_person(library, red, "Ann")
+    first = sync_sidecars(library, config)
+    assert (first.photos, first.faces) == (2, 2)
+    assert sorted(p.name for p in root.glob("*.xmp")) == ["red0.xmp", "red1.xmp"]
+    assert sync_sidecars(library, config).photos == 0  # nothing changed since
+    name_person(library, red, "Anna")
+    assert sync_sidecars(library, config).photos == 2
+    assert [r.name for r in read_photo_regions(str(root / "red1.png")).regions] == ["Anna"]
+    rescan = scan(library, config, detector, embedder, root)
+    assert rescan.xmp.photos == 0  # our own writing is not read back as news
+    with library.session() as s:
+        assert s.scalar(select(func.count(Decision.id)).where(Decision.value == "xmp")) == 0
