@@ -3,6 +3,7 @@ sidecars against none, and how a face made from a bare region box embeds.
 
     python bench/xmp_names.py                  # five_celebs, 10 % named
     python bench/xmp_names.py five_celebs --share 0.2 --seed 1
+    python bench/xmp_names.py --rescan 100000  # what the XMP stage costs a rescan
 
 The data set is copied to a temporary folder and scanned (`photogroup scan`, the
 real models) twice: once as it is, once after a sidecar (`photo.xmp`, written by
@@ -18,6 +19,11 @@ Then, for every labelled face, the face is embedded again as if it were a region
 no detector found (landmarks placed in its box, pipeline/xmp.py's BOX_LANDMARKS)
 and compared with its real embedding: the cosine distance (median, 90th
 percentile) and how often the nearest person prototype stays the same.
+
+With --rescan N: a generated tree of N small JPEGs already in the library (rows
+written directly, as bench/scan_speed.py --rescan-tree does) is rescanned unchanged
+with `[xmp] read = false`, then with reading on: the first time (every photo's XMP
+is read once) and again (only fingerprints are compared).
 """
 
 from __future__ import annotations
@@ -115,12 +121,79 @@ def box_embeddings(db: Path, faces: list[int]) -> None:
     )
 
 
+class _NoModel:
+    """An unchanged rescan calls no model."""
+
+    id = "none"
+    dim = 1
+    input_size = 1
+    template = np.zeros((5, 2), np.float32)
+
+    def detect(self, images):  # type: ignore[no-untyped-def]
+        raise AssertionError("an unchanged rescan detects nothing")
+
+    def embed(self, crops):  # type: ignore[no-untyped-def]
+        raise AssertionError("an unchanged rescan embeds nothing")
+
+
+def rescan(n: int) -> None:
+    import time
+
+    from PIL import Image
+
+    from photogroup.core.config import load_config
+    from photogroup.db.library import open_library
+    from photogroup.pipeline.scan import Scanner
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "grey").save(buf, "JPEG")
+    jpeg = buf.getvalue()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "tree"
+        rows = []
+        for i in range(n):
+            d = root / f"{i // 10000:02d}" / f"{(i // 100) % 100:02d}"
+            if i % 100 == 0:
+                d.mkdir(parents=True, exist_ok=True)
+            p = d / f"IMG_{i:06d}.jpg"
+            p.write_bytes(jpeg + i.to_bytes(4, "little"))
+            st = p.stat()
+            rows.append((str(p), str(root), st.st_size, st.st_mtime_ns, f"{i:064x}"))
+        db = Path(tmp) / "tree.db"
+        open_library(db).close()
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.executemany(
+                "INSERT INTO photos (path, root, size, mtime_ns, content_hash, status, "
+                "first_seen_at, detector) VALUES (?, ?, ?, ?, ?, 'ok', '2024-01-01', 'mtcnn')",
+                rows,
+            )
+        conn.close()
+        config = load_config()
+        seconds = []
+        with open_library(db) as library:
+            for read in (False, True, True):
+                config.xmp.read = read
+                t = time.perf_counter()
+                Scanner(library, config, _NoModel(), _NoModel()).run([root])  # type: ignore[arg-type]
+                seconds.append(time.perf_counter() - t)
+        print(
+            f"unchanged rescan of {n} photos: {seconds[0]:.1f} s with [xmp] read = false; "
+            f"{seconds[1]:.1f} s reading every photo's XMP the first time, "
+            f"{seconds[2]:.1f} s after (fingerprints only)"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("dataset", nargs="?", default="five_celebs")
     ap.add_argument("--share", type=float, default=0.10, help="share of photos named in XMP")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rescan", type=int, default=0, help="time an unchanged rescan of N photos")
     args = ap.parse_args()
+    if args.rescan:
+        rescan(args.rescan)
+        return
     from photogroup.crawl.xmp import FaceToWrite, embedded_packet, merge_faces
 
     source = dataset(args.dataset)

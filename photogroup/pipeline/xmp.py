@@ -27,11 +27,13 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..core.config import Config
@@ -74,6 +76,9 @@ BOX_LANDMARKS = ((0.28, 0.385), (0.72, 0.385), (0.50, 0.59), (0.30, 0.75), (0.70
 #: A region read again is the same region when its name is the same and its box
 #: overlaps the old one this much.
 SAME_REGION_IOU = 0.5
+
+#: Photos whose XMP is read per transaction.
+_BATCH = 256
 
 #: Decision.value of the answers XMP gives.
 XMP = "xmp"
@@ -184,23 +189,38 @@ def read_regions(
             todo.append((photo_id, path, new, [p for p, _, _ in stats]))
     if not todo:
         return summary
+    with library.new_session() as s:
+        with_rows = set(s.scalars(select(XmpRegion.photo_id).distinct()))
     progress.start("reading XMP face regions", len(todo))
-    for photo_id, path, new, found in todo:
-        read = read_photo_regions(path, sidecars=found)
-        with library.session() as s:
-            for source, message in read.problems:
-                summary.problems += 1
-                if run_id is not None:
-                    s.add(ScanError(run_id=run_id, path=source, kind="xmp", message=message))
-            apply_regions(s, config, photo_id, read.regions, summary)
-            state = s.get(XmpPhoto, photo_id)
-            if state is None:
-                s.add(XmpPhoto(photo_id=photo_id, fingerprint=new))
-            else:
-                state.fingerprint, state.read_at = new, _now()
-        summary.photos += 1
-        summary.regions += len(read.regions)
-        progress.advance(1)
+    with ThreadPoolExecutor(config.scan.workers, thread_name_prefix="xmp") as pool:
+        for start in range(0, len(todo), _BATCH):
+            chunk = todo[start : start + _BATCH]
+            reads = list(pool.map(lambda t: read_photo_regions(t[1], sidecars=t[3]), chunk))
+            states = []
+            with library.session() as s:
+                for (photo_id, _path, new, _found), read in zip(chunk, reads, strict=True):
+                    for source, message in read.problems:
+                        summary.problems += 1
+                        if run_id is not None:
+                            s.add(
+                                ScanError(run_id=run_id, path=source, kind="xmp", message=message)
+                            )
+                    if read.regions or photo_id in with_rows:
+                        apply_regions(s, config, photo_id, read.regions, summary)
+                    states.append({"photo_id": photo_id, "fingerprint": new, "read_at": _now()})
+                    summary.photos += 1
+                    summary.regions += len(read.regions)
+                upsert = sqlite_insert(XmpPhoto).values(states)
+                s.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[XmpPhoto.photo_id],
+                        set_={
+                            "fingerprint": upsert.excluded.fingerprint,
+                            "read_at": upsert.excluded.read_at,
+                        },
+                    )
+                )
+            progress.advance(len(chunk))
     return summary
 
 
