@@ -565,10 +565,12 @@ class FaceToWrite:
 
 
 def _register_prefixes(existing: bytes | None) -> None:
-    """ElementTree writes the prefixes it knows: ours, and those the packet used."""
-    pairs = list(NS.items())
+    """ElementTree writes the prefixes it knows: those the packet used, then ours (a
+    packet cannot take "rdf" or "x" for another namespace)."""
+    pairs = []
     if existing:
         pairs += [(p.decode(), u.decode("utf-8", "replace")) for p, u in _XMLNS.findall(existing)]
+    pairs += list(NS.items())
     for prefix, uri in pairs:
         try:
             ET.register_namespace(prefix, uri)

@@ -226,3 +226,48 @@ def test_non_face_regions_are_left_out():
         "<mwg-rs:Type>Face</mwg-rs:Type>", "<mwg-rs:Type>Pet</mwg-rs:Type>"
     )
     assert regions_of_packet(packet, "p.jpg", SIZE).regions == []
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+def test_merged_faces_read_back_where_they_were(orientation):
+    from photogroup.crawl.xmp import FaceToWrite, merge_faces
+
+    faces = [
+        FaceToWrite((30.0, 40.0, 80.0, 60.0), "Ann"),
+        FaceToWrite((200.0, 300.0, 50.0, 50.0), None),
+    ]
+    packet = merge_faces(None, faces, SIZE, orientation)
+    read = regions_of_packet(packet, "p.xmp", SIZE, orientation)
+    assert read.problems == []
+    mwg = [(r.name, r.box) for r in read.regions if r.format == "mwg"]
+    mp = [(r.name, r.box) for r in read.regions if r.format == "mp"]
+    assert mwg == mp == [("Ann", (30.0, 40.0, 80.0, 60.0)), (None, (200.0, 300.0, 50.0, 50.0))]
+
+
+def test_a_renamed_face_replaces_its_region_and_its_old_name():
+    from photogroup.crawl.xmp import FaceToWrite, merge_faces
+
+    first = merge_faces(None, [FaceToWrite((300, 100, 60, 80), "Ann")], SIZE)
+    second = merge_faces(first, [FaceToWrite((301, 101, 60, 80), "Anna")], SIZE)
+    read = regions_of_packet(second, "p.xmp", SIZE)
+    assert {r.name for r in read.regions} == {"Anna"} and len(read.regions) == 2  # MWG + MP
+    assert b"People|Ann<" not in second and b"People|Anna<" in second
+    assert b"People/Anna<" in second and b">Ann<" not in second
+
+
+def test_a_packet_cannot_take_our_prefixes():
+    """A sidecar that binds "rdf" to another namespace still gets well-formed, correct
+    RDF back (ElementTree's prefix registry is process-wide)."""
+    from photogroup.crawl.xmp import FaceToWrite, merge_faces
+
+    odd = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><r:RDF xmlns:r="http://www.w3.org/1999/02/'
+        b'22-rdf-syntax-ns#" xmlns:rdf="urn:not-rdf"><r:Description r:about=""/></r:RDF>'
+        b"</x:xmpmeta>"
+    )
+    packet = merge_faces(odd, [FaceToWrite((300, 100, 60, 80), "Ann")], SIZE)
+    assert (
+        b"<rdf:RDF" in packet
+        and b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"' in packet
+    )
+    assert {r.name for r in regions_of_packet(packet, "p", SIZE).regions} == {"Ann"}
