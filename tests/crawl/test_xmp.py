@@ -271,3 +271,19 @@ def test_a_packet_cannot_take_our_prefixes():
         and b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"' in packet
     )
     assert {r.name for r in regions_of_packet(packet, "p", SIZE).regions} == {"Ann"}
+
+
+def test_a_50_mb_packet_embedded_in_a_png_is_refused_and_the_photo_still_decodes(tmp_path):
+    from PIL import PngImagePlugin
+
+    from photogroup.crawl.images import decode_photo
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", mwg_packet(SIZE, [("Ann", ANN)]) + " " * (50 << 20))
+    photo = tmp_path / "p.png"
+    Image.new("RGB", SIZE, "grey").save(photo, pnginfo=info)
+    read = read_photo_regions(str(photo))
+    assert read.regions == []
+    assert read.problems == [(str(photo), read.problems[0][1])]
+    assert "(at most 8,388,608); not read" in read.problems[0][1]
+    assert decode_photo(str(photo), 1024).width == SIZE[0]
