@@ -88,11 +88,21 @@ def command(
         from ..pipeline.models import LazyModels
 
         models = LazyModels(config, bar.message)  # built only if a photo needs them
-        summary = Scanner(library, config, progress=bar, models=models).run(
-            roots, prune=prune, retry_errors=retry_errors
-        )
+        scanner = Scanner(library, config, progress=bar, models=models)
+        summary = scanner.run(roots, prune=prune, retry_errors=retry_errors)
         grouping = group_library(library, config, models.embedder_id)
+        written = None
+        if config.xmp.write == "sidecar":
+            from ..pipeline.xmp import sync_sidecars
+
+            written = sync_sidecars(library, config)
     for line in _summary_lines(summary):
         click.echo(line, err=True)
+    if scanner.xmp is not None and (
+        scanner.xmp.regions or scanner.xmp.removed or scanner.xmp.problems
+    ):
+        click.echo(scanner.xmp.line(), err=True)
     click.echo(grouping, err=True)
+    if written is not None and (written.photos or written.problems):
+        click.echo(written.line(), err=True)
     return EXIT_PARTIAL if summary.failed or summary.missing_roots else EXIT_OK

@@ -70,6 +70,10 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
             with scan_lock(database, wait=0.0):
                 sm = Scanner(library, config, models=models).run(roots)
                 grouping = group_library(library, config, models.embedder_id)
+                if config.xmp.write == "sidecar":
+                    from ..pipeline.xmp import sync_sidecars
+
+                    grouping += " " + sync_sidecars(library, config).line()
                 server.state.embedder = models.embedder_id
                 server.state.filled = False
                 return (

@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import ConfigError
-from .params import CLUSTERER, Range, Rule, Text
+from .params import CLUSTERER, OneOf, Range, Rule, Text
 from .resources import resource
 
 ENV_CONFIG = "PHOTOGROUP_CONFIG"
 ENV_LIBRARY = "PHOTOGROUP_LIBRARY"
+
+#: [xmp] sidecar_name: "photo.xmp" (Lightroom, digiKam's option) or "photo.jpg.xmp"
+#: (digiKam's default, darktable).
+SIDECAR_NAMES = ("photo.xmp", "photo.jpg.xmp")
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,14 @@ class ServeConfig:
 
 
 @dataclass
+class XmpConfig:
+    read: bool = True
+    sidecar_name: str = "photo.xmp"
+    match_iou: float = 0.3
+    write: str = "off"
+
+
+@dataclass
 class Config:
     library: LibraryConfig = field(default_factory=LibraryConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
@@ -155,6 +167,7 @@ class Config:
     quality: QualityConfig = field(default_factory=QualityConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    xmp: XmpConfig = field(default_factory=XmpConfig)
     source: list[Path] = field(default_factory=list)
     """The files this configuration was read from, defaults first."""
 
@@ -221,6 +234,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("quality", "frontal"): _SHARE,
     ("quality", "inside"): _SHARE,
     ("quality", "min_quality"): _SHARE,
+    ("xmp", "sidecar_name"): OneOf(SIDECAR_NAMES),
+    ("xmp", "write"): OneOf(("off", "sidecar")),
+    ("xmp", "match_iou"): Range(0.0, 1.0, low_open=True),
 }
 
 

@@ -283,3 +283,48 @@ class ScanError(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
 
     run: Mapped[ScanRun] = relationship(back_populates="errors")
+
+
+class XmpPhoto(Base):
+    """When a photo's XMP (embedded and sidecars) was last read, and in what state."""
+
+    __tablename__ = "xmp_photos"
+
+    photo_id: Mapped[int] = mapped_column(
+        ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """sha256 of the photo's content hash and its sidecars' names, sizes and times
+    when its XMP was last read ("" when never read)."""
+    read_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    exported: Mapped[str | None] = mapped_column(String(64))
+    """sha256 of the faces and names `export xmp` last wrote for the photo."""
+
+
+class XmpRegion(Base):
+    """A face region read from XMP, and what it added to the library (so that a
+    region removed from the file removes only that)."""
+
+    __tablename__ = "xmp_regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(Text)
+    """The file it was read from: the photo itself or a sidecar."""
+    format: Mapped[str] = mapped_column(String(8))
+    """"mwg" (Metadata Working Group) or "mp" (Microsoft)."""
+    name: Mapped[str | None] = mapped_column(Text)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    w: Mapped[float] = mapped_column(Float)
+    h: Mapped[float] = mapped_column(Float)
+    """The region in pixels of the upright, full-size photo."""
+    face_id: Mapped[int | None] = mapped_column(
+        ForeignKey("faces.id", ondelete="SET NULL"), index=True
+    )
+    """The face it lies on: a detected one, or one made from the region."""
+    made_face: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True when no detector found the face and it was made from the region."""
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"))
+    """The face_is_person decision the region's name made (origin "xmp")."""
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)

@@ -603,7 +603,8 @@ def assign_new_faces(
 ) -> AssignSummary:
     """Unassigned faces join the nearest person when close enough; when many are
     left waiting (`[people] regroup_after`), when the faces no grouping has seen reach
-    `[people] regroup_growth` of the grouped ones, or when there are no people yet,
+    `[people] regroup_growth` of the grouped ones, or when the library was never
+    grouped (no person yet, or only the few faces of answers, enroll or XMP names),
     everything is grouped again.
 
     Runs in one transaction that holds the write lock from its first read, so no
@@ -621,7 +622,12 @@ def assign_new_faces(
         summary.candidates = len(waiting)
         joined: set[int] = set()
         assigned_mask = faces.person >= 0
-        if len(waiting) and assigned_mask.any():
+        # Never grouped: no face joined a person automatically yet. Assigning every
+        # face to the few people answers or XMP names made (a face or two each) left a
+        # third of five_celebs unassigned (bench/xmp_names.py); grouping keeps them.
+        never_grouped = not (assigned_mask & ~faces.fixed).any()
+        group_all = regroup_if_needed and never_grouped and len(waiting) > 1
+        if len(waiting) and assigned_mask.any() and not group_all:
             from ..core.cluster import nearest_prototypes, person_prototypes
 
             protos, owners = person_prototypes(
@@ -669,12 +675,10 @@ def assign_new_faces(
             )
             or 0
         )
-    no_people = not (faces.person >= 0).any()
     grown = unseen >= config.people.regroup_growth * max(int((faces.person >= 0).sum()), 1)
-    if regroup_if_needed and (
-        summary.waiting >= config.people.regroup_after
-        or (no_people and summary.waiting > 1)
-        or (summary.waiting > 0 and grown)
+    if group_all or (
+        regroup_if_needed
+        and (summary.waiting >= config.people.regroup_after or (summary.waiting > 0 and grown))
     ):
         summary.regrouped = regroup(library, config, embedder)
     return summary

@@ -9,7 +9,8 @@ Stages (in the spirit of beets' importer):
 3. in the main thread, embed the aligned faces in batches and write the photos
    of each batch in one transaction (an interrupted scan keeps every committed
    photo);
-4. re-embed faces that lack a vector of the configured embedder;
+4. read face regions and names from XMP (pipeline/xmp.py), then embed faces
+   that lack a vector of the configured embedder (faces made from regions too);
 5. resolve moves (same content under a new path keeps its record and faces),
    mark vanished files missing, and close the scan run with its counts.
 """
@@ -49,6 +50,7 @@ from ..db.stats import refresh_people_stats
 from .faces import FaceAnalyser, FaceData
 from .identify import unmark_references
 from .models import ModelSource, ReadyModels
+from .xmp import XmpSummary
 
 
 def _now() -> datetime:
@@ -173,6 +175,7 @@ class Scanner:
         self.summary = ScanSummary()
         self._gone_by_hash: dict[str, list[_Known]] = {}
         self._run_id = 0
+        self.xmp: XmpSummary | None = None
 
     # -- public ----------------------------------------------------------------
 
@@ -221,6 +224,7 @@ class Scanner:
                 if known.content_hash:
                     self._gone_by_hash.setdefault(known.content_hash, []).append(known)
             self._process(items)
+            self._read_xmp(present)
             self._reembed()
             self._mark_missing(gone)
         except KeyboardInterrupt:
@@ -671,6 +675,15 @@ class Scanner:
             photo.error = None
             photo.missing_since = None
         self.summary.unchanged += 1
+
+    # -- stage 3b: face regions from XMP (pipeline/xmp.py) -------------------------
+
+    def _read_xmp(self, roots: list[Path]) -> None:
+        """Names and faces from XMP; faces it makes are embedded by the next stage."""
+        if self.config.xmp.read:
+            from .xmp import read_regions
+
+            self.xmp = read_regions(self.library, self.config, roots, self._run_id, self.progress)
 
     # -- stage 4: re-embed for another embedder --------------------------------
 

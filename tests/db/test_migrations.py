@@ -412,7 +412,8 @@ def _kill_0003_at(tmp_path, n):
     lib = open_library(path)  # the next command
     lib.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+        heads = [(h,) for h in sorted(script_heads()[0])]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == heads
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     assert _state(path) == before, f"killed at statement {n}"
     return int(run.stdout) if run.returncode == 0 else 0
