@@ -246,3 +246,22 @@ def same_photo_clusters(labels: npt.NDArray[np.int64], photo: npt.NDArray[np.int
     _, per_cluster = np.unique(labels[grouped], return_counts=True)
     _, distinct = np.unique(pairs[:, 0], return_counts=True)
     return int(np.sum(per_cluster != distinct))
+
+
+def fresh_copy(cached: Path, db: Path, photos: list[int]) -> None:
+    """Copy a cached library to `db` with no answers, people or thresholds, holding
+    only `photos` (the photos of a set: their faces and embeddings go with them)."""
+    import shutil
+    import sqlite3
+
+    shutil.copy(cached, db)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA foreign_keys = ON")
+    with conn:
+        for table in ("assignments", "decisions", "thresholds"):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("DELETE FROM people")
+        conn.execute("CREATE TEMP TABLE keep (id INTEGER PRIMARY KEY)")
+        conn.executemany("INSERT INTO keep VALUES (?)", [(p,) for p in photos])
+        conn.execute("DELETE FROM photos WHERE id NOT IN (SELECT id FROM keep)")
+    conn.close()

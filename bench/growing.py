@@ -17,33 +17,18 @@ own), and the regroupings each run did.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import load_set, scan, set_library
+from _common import fresh_copy, load_set, scan, set_library
 
 from photogroup.core.config import load_config
 from photogroup.core.metrics import bcubed
 from photogroup.db.library import open_library
 from photogroup.pipeline.people import embedder_id, group_library
-
-
-def _prepare(cached: Path, db: Path, keep: list[int]) -> None:
-    shutil.copy(cached, db)
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA foreign_keys = ON")
-    with conn:
-        for table in ("assignments", "decisions", "thresholds"):
-            conn.execute(f"DELETE FROM {table}")
-        conn.execute("DELETE FROM people")
-        conn.execute("CREATE TEMP TABLE keep (id INTEGER PRIMARY KEY)")
-        conn.executemany("INSERT INTO keep VALUES (?)", [(p,) for p in keep])
-        conn.execute("DELETE FROM photos WHERE id NOT IN (SELECT id FROM keep)")
-    conn.close()
 
 
 def _truth(db: Path) -> tuple[dict[int, int], dict[int, str]]:
@@ -90,7 +75,7 @@ def run(name: str) -> None:
     keep = sorted({int(p) for p in load_set(name, scan_first=False).photo})
     with tempfile.TemporaryDirectory() as tmp:
         one, grown = Path(tmp) / "one.db", Path(tmp) / "grown.db"
-        _prepare(cached, one, keep)
+        fresh_copy(cached, one, keep)
         central, labels = _truth(one)
         t = time.perf_counter()
         lines = [_group(one)]
@@ -101,7 +86,7 @@ def run(name: str) -> None:
         for pid in sorted(central):
             by_person.setdefault(labels[central[pid]], []).append(pid)
         step = {pid: i % 3 for pids in by_person.values() for i, pid in enumerate(pids)}
-        _prepare(cached, grown, keep)
+        fresh_copy(cached, grown, keep)
         regroups, t = 0, time.perf_counter()
         for k in range(3):
             conn = sqlite3.connect(grown)

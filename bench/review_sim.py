@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import io
 import json
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load_set, scan, set_library  # noqa: E402
+from _common import fresh_copy, load_set, scan, set_library  # noqa: E402
 
 from photogroup.cli import main as cli  # noqa: E402
 from photogroup.core.metrics import bcubed, coverage  # noqa: E402
@@ -162,18 +161,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "review.db"
-        shutil.copy(cached, db)
-        conn = sqlite3.connect(db)
-        conn.execute("PRAGMA foreign_keys = ON")
-        with conn:  # start from no answers, whatever the cache holds
-            for table in ("assignments", "decisions", "thresholds"):
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM people")
-            # a subset: only its photos (their faces and embeddings go with them)
-            conn.execute("CREATE TEMP TABLE keep (id INTEGER PRIMARY KEY)")
-            conn.executemany("INSERT INTO keep VALUES (?)", [(p,) for p in keep])
-            conn.execute("DELETE FROM photos WHERE id NOT IN (SELECT id FROM keep)")
-        conn.close()
+        fresh_copy(cached, db, keep)
         run(db, "cluster", "--full")
         truth = Truth(db)
         print(f"{args.dataset}: {len(truth.labelled)} labelled faces, {len(truth.identity)} faces")

@@ -12,20 +12,7 @@ from sqlalchemy import select
 from photogroup.cli import cli, main
 from photogroup.db.models import Assignment, Decision, Person
 
-from ..conftest import make_photo, marker_people
-
-
-@pytest.fixture
-def lib_args(library, config, detector, embedder, tmp_path):
-    """Marker photos in three unnamed people, and the CLI arguments to use them."""
-    cfg = tmp_path / "config.toml"
-    # merge_threshold: the fake marker colours lie 0.3 apart (see test_review_cli)
-    cfg.write_text(
-        "[quality]\nmin_quality = 0.0\n[review]\nwho_min_faces = 2\n"
-        "[people]\nmerge_threshold = 0.1\n"
-    )
-    marker_people(library, config, detector, embedder, tmp_path / "photos")
-    return ["--config", str(cfg), "--library", str(config.database_path())]
+from ..conftest import make_photo
 
 
 def people(library) -> list[tuple[int, str | None]]:
