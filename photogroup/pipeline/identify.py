@@ -326,7 +326,7 @@ def enroll_faces(
     A reference face farther from the person's other faces (those it extends and the
     other references) than the assign threshold in force is probably someone else:
     refused with the distance unless `force`."""
-    from .people import assign_new_faces, merge_people, named, record
+    from .people import assign_new_faces, merge_people, named, record, share_a_photo
     from .review import face_distance, people_distance
 
     name = check_name(name)
@@ -387,7 +387,9 @@ def enroll_faces(
         close = [
             other
             for other in unnamed
-            if (d := people_distance(s, embedder, pid, other)) is not None and d <= merge_t
+            if (d := people_distance(s, embedder, pid, other)) is not None
+            and d <= merge_t
+            and not share_a_photo(s, pid, other)  # two faces of one photo: two people
         ]
     for other in close:
         merge_people(library, pid, other, value="enrolled")

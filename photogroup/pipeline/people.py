@@ -206,6 +206,22 @@ def touched_people(s: Session, faces: FaceSet) -> set[int]:
     return out
 
 
+def share_a_photo(s: Session, a: int, b: int) -> bool:
+    """Whether people `a` and `b` both have a face in some photo (then they are two
+    people: nothing automatic merges them; the user still may)."""
+    fa, fb = Face.__table__.alias("fa"), Face.__table__.alias("fb")
+    aa, ab = Assignment.__table__.alias("aa"), Assignment.__table__.alias("ab")
+    query = (
+        select(fa.c.photo_id)
+        .join(aa, aa.c.face_id == fa.c.id)
+        .join(fb, fb.c.photo_id == fa.c.photo_id)
+        .join(ab, ab.c.face_id == fb.c.id)
+        .where(aa.c.person_id == a, ab.c.person_id == b)
+        .limit(1)
+    )
+    return s.execute(query).first() is not None
+
+
 def library_watermark(s: Session) -> tuple[Any, ...]:
     """A fingerprint of everything a user can change (decisions, assignments, people).
 

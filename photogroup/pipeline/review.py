@@ -336,6 +336,23 @@ def _face_questions(
     return out
 
 
+def people_in_one_photo(faces: FaceSet) -> set[tuple[int, int]]:
+    """Pairs (a, b), a < b, of people who both have a face in some photo: two faces
+    of one photo are two people, so they are never proposed as one."""
+    if faces.photo is None:
+        return set()
+    mask = faces.person >= 0
+    by_photo: dict[int, set[int]] = {}
+    for photo, pid in zip(faces.photo[mask].tolist(), faces.person[mask].tolist(), strict=True):
+        by_photo.setdefault(photo, set()).add(pid)
+    out: set[tuple[int, int]] = set()
+    for pids in by_photo.values():
+        if len(pids) > 1:
+            ordered = sorted(pids)
+            out |= {(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :]}
+    return out
+
+
 def _same_questions(
     model: _People,
     constraints: Any,
@@ -345,9 +362,12 @@ def _same_questions(
     cal: Calibration,
 ) -> list[Question]:
     out = []
+    together = people_in_one_photo(model.faces)
     for (a, b), d in model.person_pairs().items():
         qid = f"same:{a}:{b}"
         if a not in visible or b not in visible or qid in answered or constraints.apart(a, b):
+            continue
+        if (a, b) in together:  # two faces of one photo are two people
             continue
         na, nb = people[a].name, people[b].name
         if na and nb and na != nb:
