@@ -5,13 +5,22 @@ passing its open connection in ``config.attributes["connection"]``. Developers
 can also run ``alembic -x db=PATH upgrade head`` or ``alembic revision
 --autogenerate -m "..."`` from the repository root (alembic.ini).
 SQLite cannot ALTER most things, so migrations run in batch mode.
+
+Both ways run every revision inside one real ``BEGIN IMMEDIATE ... COMMIT``
+(photogroup.db.library.write_transaction): SQLite has transactional DDL, but
+Python's sqlite3 does not begin a transaction before DDL by itself, so without it
+a killed upgrade kept half of a revision. The connection arrives inside that
+transaction; Alembic sees it as external and leaves beginning and committing to it.
+A revision therefore must not need a COMMIT of its own (nor ``PRAGMA foreign_keys``,
+which SQLite ignores inside a transaction).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine
+from pathlib import Path
 
 from alembic import context
+from photogroup.db.library import make_engine, write_transaction
 from photogroup.db.models import Base
 
 config = context.config
@@ -46,10 +55,13 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     db = context.get_x_argument(as_dictionary=True).get("db")
-    url = f"sqlite:///{db}" if db else config.get_main_option("sqlalchemy.url")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        _run(conn)
+    url = config.get_main_option("sqlalchemy.url") or ""
+    engine = make_engine(Path(db or url.removeprefix("sqlite:///")))
+    try:
+        with write_transaction(engine) as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():

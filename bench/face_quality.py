@@ -8,7 +8,7 @@ lfw_devtrain: the labelled face of a photo is the one nearest its centre (label:
 the folder); the others are mostly bystanders and cut-off faces. group_photos:
 a detected face is "labelled" when it matches an annotated box (IoU >= 0.5, the
 14 annotated photos only). Libraries are scanned with the product's pipeline into
-the cache of bench/cluster_quality.py (a rescan with this version fills in the
+the cache of bench/_common.py (a rescan with this version fills in the
 quality signals of faces stored before they existed).
 
 Grouping quality is BCubed F over the labelled faces (a face left out by the gate
@@ -29,8 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import dataset  # noqa: E402
-from cluster_quality import CACHE, scan  # noqa: E402
+from _common import CACHE, dataset, scan  # noqa: E402
 
 from photogroup.core.cluster import FaceClusterer  # noqa: E402
 from photogroup.core.config import load_config  # noqa: E402

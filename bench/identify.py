@@ -8,7 +8,7 @@ names); their remaining photos are identified against everyone enrolled (top-1
 accuracy: named, and named right). Every photo of the people with fewer than 10
 photos is a stranger: the share of strangers given a name is the open-set false
 acceptance. Faces, embeddings and the labelled face of each photo (the one nearest
-its centre) come from the cached library of bench/cluster_quality.py; naming uses
+its centre) come from the cached library of bench/_common.py; naming uses
 photogroup's own Gallery (prototypes, the assign threshold, the prior calibration),
 as `photogroup identify` does.
 """
@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dataset  # noqa: E402
-from cluster_quality import CACHE, load_faces, scan  # noqa: E402
+from _common import CACHE, dataset, load_faces, scan  # noqa: E402
 
 from photogroup.core.calibration import Calibration  # noqa: E402
 from photogroup.core.config import load_config  # noqa: E402

@@ -1,10 +1,13 @@
 """A simulated user answers `photogroup review` from the folder labels; grouping quality
 and the learned thresholds are printed as the answers accumulate.
 
+    python bench/review_sim.py lfw20 --answers 50          # checkpoints 0,10,20,50
     python bench/review_sim.py lfw_devtrain --answers 100
     python bench/review_sim.py five_celebs --answers 25 --checkpoints 0,5,10,25
 
-The data set is scanned into the cached library of bench/cluster_quality.py, copied
+A set of bench/_common.py (lfw20: lfw_devtrain's photos of the 46 people with 20 or
+more, every face of those photos) or a data-set folder.
+The data set is scanned into the cached library of bench/_common.py, copied
 to a temporary file and grouped (`photogroup cluster --full`). Then, through the
 scriptable interface only (`photogroup review --json`, `photogroup review --answer
 QID yes|no [--name NAME]`, run in-process), the simulated user answers each
@@ -14,8 +17,9 @@ question as the labels say:
   any other face is a stranger of its own;
 - a person is whoever most of its labelled faces are;
 - "Is this X?": yes when the face is X's person; "Same person?": yes when both are
-  the same person; "Who is this?": the folder name (photogroup merges the person
-  into one already called so), or no for a group of strangers.
+  the same person; "Is this one person?": no when the faces shown of the two sides
+  are mostly different people; "Who is this?": the folder name (photogroup merges
+  the person into one already called so), or no for a group of strangers.
 
 At each checkpoint: BCubed precision / recall / F over the labelled faces (an
 unassigned face counts as a group of its own), coverage, and the thresholds in
@@ -40,8 +44,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dataset  # noqa: E402
-from cluster_quality import CACHE, scan  # noqa: E402
+from _common import load_set, scan, set_library  # noqa: E402
 
 from photogroup.cli import main as cli  # noqa: E402
 from photogroup.core.metrics import bcubed, coverage  # noqa: E402
@@ -124,6 +127,13 @@ def decide(truth: Truth, db: Path, q: dict) -> tuple[str, str | None]:
     if q["kind"] == "same_person":
         a, b = (truth.of_person(db, s["person_id"]) for s in sides)
         return ("yes" if a == b else "no"), None
+    if q["kind"] == "one_person":
+        # what the user sees: the faces shown of each side, and who most of them are
+        a, b = (
+            Counter(truth.identity[f["face_id"]] for f in s["faces"]).most_common(1)[0][0]
+            for s in sides
+        )
+        return ("yes" if a == b else "no"), None
     face = sides[0]["faces"][0]["face_id"]
     person = truth.of_person(db, sides[1]["person_id"])
     return ("yes" if truth.identity[face] == person else "no"), None
@@ -141,13 +151,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("dataset")
     ap.add_argument("--answers", type=int, default=100)
-    ap.add_argument("--checkpoints", default="0,10,25,50,100,200,400")
+    ap.add_argument("--checkpoints", default="0,10,20,50,100,200,400")
     ap.add_argument("--regroup-at-checkpoints", action="store_true")
     args = ap.parse_args()
-    root = dataset(args.dataset)
-    cached = CACHE / f"{root.name}.db"
-    cached.parent.mkdir(parents=True, exist_ok=True)
+    root, cached = set_library(args.dataset)
     scan(cached, root)
+    keep = sorted({int(p) for p in load_set(args.dataset, scan_first=False).photo})
     checkpoints = sorted(
         {int(c) for c in args.checkpoints.split(",") if int(c) <= args.answers} | {args.answers}
     )
@@ -155,10 +164,15 @@ def main() -> None:
         db = Path(tmp) / "review.db"
         shutil.copy(cached, db)
         conn = sqlite3.connect(db)
+        conn.execute("PRAGMA foreign_keys = ON")
         with conn:  # start from no answers, whatever the cache holds
             for table in ("assignments", "decisions", "thresholds"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("DELETE FROM people")
+            # a subset: only its photos (their faces and embeddings go with them)
+            conn.execute("CREATE TEMP TABLE keep (id INTEGER PRIMARY KEY)")
+            conn.executemany("INSERT INTO keep VALUES (?)", [(p,) for p in keep])
+            conn.execute("DELETE FROM photos WHERE id NOT IN (SELECT id FROM keep)")
         conn.close()
         run(db, "cluster", "--full")
         truth = Truth(db)

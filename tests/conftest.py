@@ -171,3 +171,18 @@ def marker_people(library: Library, config: Config, detector, embedder, root: Pa
         V = np.stack([np.frombuffer(v, "<f4") for v in s.scalars(select(Embedding.vector))])
     centres = np.stack([V[np.argmax(V[:, :3], axis=1) == c][0] for c in range(3)])
     regroup(library, config, embedder.id, clusterer_factory=lambda: ByColour(centres))
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command that builds the configured models gets the fakes instead."""
+    from photogroup.pipeline import models
+
+    monkeypatch.setattr(
+        models, "load_models", lambda config, say=None: (FakeDetector(), FakeEmbedder())
+    )
+    monkeypatch.setattr(
+        models,
+        "LazyModels",
+        lambda config, say=None: models.ReadyModels(FakeDetector(), FakeEmbedder()),
+    )

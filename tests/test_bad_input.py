@@ -261,7 +261,9 @@ def test_scan_retry_errors_from_the_command_line(tmp_path, monkeypatch, capsys):
                 raise RuntimeError("out of memory")
             return super().detect(images)
 
-    monkeypatch.setattr(models, "load_models", lambda config, say: (Flaky(), FakeEmbedder()))
+    monkeypatch.setattr(
+        models, "LazyModels", lambda config, say: models.ReadyModels(Flaky(), FakeEmbedder())
+    )
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     lib = ["--library", str(tmp_path / "l.db")]
     assert main([*lib, "scan", "--no-progress", str(root)]) == 7

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import difflib
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
 from .. import __version__
 from ..core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PhotogroupError
+from ..db.errors import storage_error
 from .context import AppContext
 
 #: Every command, named after its module in this package (imported only when used,
@@ -48,6 +53,36 @@ class LazyGroup(click.Group):
         command: click.Command = module.command
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, COMMANDS, n=2, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise click.UsageError(
+                f"No such command {name!r}.{hint} (photogroup --help lists them.)", ctx
+            )
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with its whole first sentence (click cuts it at the width),
+        read from its module's source: `photogroup --help` imports no command."""
+        rows = [(name, _short_help(name)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _short_help(name: str) -> str:
+    """The first sentence of the docstring of `command` in the command's module."""
+    spec = importlib.util.find_spec(f"{__name__}.{name}")
+    source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == "command":
+            doc = ast.get_docstring(node) or ""
+            return click.Command(name, help=doc).get_short_help_str(limit=1000)
+    return ""
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
@@ -68,14 +103,18 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, library_path: str | None) -> None:
     """Group the faces in your photo library into people."""
-    ctx.obj = AppContext(config_path=config_path, library_path=library_path)
-    ctx.call_on_close(ctx.obj.close)
+    app = ctx.ensure_object(AppContext)  # main() passes one in, to name the library in errors
+    app.config_path, app.library_path = config_path, library_path
+    ctx.call_on_close(app.close)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: runs a command and maps every error to a message and an exit code."""
+    app = AppContext()
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        result = cli.main(
+            args=list(argv) if argv is not None else None, standalone_mode=False, obj=app
+        )
     except PhotogroupError as exc:
         click.echo(f"Error: {exc}", err=True)
         return exc.exit_code
@@ -93,6 +132,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_ERROR
+    except Exception as exc:
+        # SQLite failures of the library itself (disk full, read-only, locked, damaged),
+        # raised by sqlite3 or wrapped by SQLAlchemy, wherever a command was writing.
+        error = storage_error(exc, app.known_database())
+        if error is None:
+            raise
+        click.echo(f"Error: {error}", err=True)
+        return error.exit_code
     return result if isinstance(result, int) else 0
 
 

@@ -6,11 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
 from ..core.config import Config, load_config
 from ..db.reader import Reader, open_reader
 
 if TYPE_CHECKING:
     from ..db.library import Library
+
+
+def _note(message: str) -> None:
+    """What opening the library did that the user should know (a repair)."""
+    click.echo(message, err=True)
 
 
 @dataclass
@@ -31,18 +38,28 @@ class AppContext:
     def database(self) -> Path:
         return self.config.database_path(self.library_path)
 
+    def known_database(self) -> Path | None:
+        """The library's path if it is known without raising (for error messages)."""
+        for opened in (self._library, self._reader):
+            if opened is not None:
+                return opened.path
+        try:
+            return self.database.expanduser().resolve()
+        except Exception:  # a bad configuration: that error is the one to report
+            return None
+
     def library(self, create: bool = False) -> Library:
         """The library for commands that write (imports SQLAlchemy)."""
         if self._library is None:
             from ..db.library import open_library
 
-            self._library = open_library(self.database, create=create)
+            self._library = open_library(self.database, create=create, on_note=_note)
         return self._library
 
     def reader(self) -> Reader:
         """Read-only access for listings: standard-library sqlite3, starts fast."""
         if self._reader is None:
-            self._reader = open_reader(self.database)
+            self._reader = open_reader(self.database, on_note=_note)
         return self._reader
 
     def close(self) -> None:

@@ -8,11 +8,12 @@ import click
 
 from ..core.errors import UsageError
 from .context import AppContext
-from .progress import BarProgress
+from .output import plural
+from .paths import require_existing
 
 
 @click.command("draw")
-@click.argument("photo", type=click.Path(dir_okay=False, exists=True))
+@click.argument("photo", type=click.Path(dir_okay=False))
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -22,16 +23,16 @@ from .progress import BarProgress
 def command(app: AppContext, photo: str, out: Path | None) -> None:
     """Write a copy of PHOTO with every face's box, landmarks and name (or "unknown");
     faces are numbered from the left, as enroll --face counts them."""
-    from ..pipeline.faces import FaceAnalyser
+    require_existing((photo,), "photo")
     from ..pipeline.identify import Gallery, draw_faces, identify
-    from ..pipeline.models import load_models
+    from .identify import face_analyser
 
     library, config = app.library(create=True), app.config
-    detector, embedder = load_models(config, BarProgress(None).message)
-    gallery = Gallery.of_library(library, config, embedder.id)
-    (result,) = identify(FaceAnalyser(config, detector, embedder), gallery, [photo])
+    analyser, model = face_analyser(app)
+    gallery = Gallery.of_library(library, config, model)
+    (result,) = identify(analyser, gallery, [photo])
     if result.error:
         raise UsageError(f"Cannot read {photo!r}: {result.error}")
     target = out or Path(f"{Path(photo).stem}.faces.png")
     draw_faces(photo, result.faces, target)
-    click.echo(f"{target}: {len(result.faces)} face(s)")
+    click.echo(f"{target}: {plural(len(result.faces), 'face')}")

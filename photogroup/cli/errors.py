@@ -7,10 +7,11 @@ import click
 from ..pipeline.status import scan_errors
 from .context import AppContext
 from .output import json_lines
+from .params import ID
 
 
 @click.command("errors")
-@click.option("--run", "run_id", type=int, help="Scan run id (default: the newest).")
+@click.option("--run", "run_id", type=ID, help="Scan run id (default: the newest).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per error.")
 @click.pass_obj
 def command(app: AppContext, run_id: int | None, as_json: bool) -> None:

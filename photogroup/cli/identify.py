@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .context import AppContext
+from .paths import require_existing
 from .progress import BarProgress
+
+if TYPE_CHECKING:
+    from ..pipeline.faces import FaceAnalyser
+
+
+def face_analyser(app: AppContext) -> tuple[FaceAnalyser, str]:
+    """What finds and embeds the faces of a photo, and the embedder's id: the warm
+    models of a `photogroup serve` running on this library, else models loaded here."""
+    from ..web.client import RemoteAnalyser, find_service
+
+    endpoint = find_service(app.database)
+    if endpoint is not None:
+        return RemoteAnalyser(app.config, endpoint), str(endpoint["embedder"])
+    from ..pipeline.faces import FaceAnalyser
+    from ..pipeline.models import load_models
+
+    detector, embedder = load_models(app.config, BarProgress(None).message)
+    return FaceAnalyser(app.config, detector, embedder), embedder.id
 
 
 def drawn_name(directory: Path, photo: str) -> Path:
@@ -29,22 +49,21 @@ def command(app: AppContext, photos: tuple[str, ...], as_json: bool, draw_dir: P
     """Name every face in PHOTOs (inside the library or not; nothing is stored):
     the nearest person, the distance, and a confidence (the calibrated probability of
     being the same person), or "unknown" when nobody is close enough."""
-    from ..pipeline.faces import FaceAnalyser
+    require_existing(photos, "photo")
     from ..pipeline.identify import Gallery, draw_faces, identify
-    from ..pipeline.models import load_models
     from ..pipeline.people import embedder_id
 
     library, config = app.library(create=True), app.config
-    detector, embedder = load_models(config, BarProgress(None).message)
-    eid = embedder_id(library) or embedder.id
-    if eid != embedder.id:
+    analyser, model = face_analyser(app)
+    eid = embedder_id(library) or model
+    if eid != model:
         click.echo(
             f"Note: the library's faces were embedded with {eid}, the configuration says "
-            f"{embedder.id}; run photogroup scan to re-embed.",
+            f"{model}; run photogroup scan to re-embed.",
             err=True,
         )
-    gallery = Gallery.of_library(library, config, embedder.id)
-    results = identify(FaceAnalyser(config, detector, embedder), gallery, list(photos))
+    gallery = Gallery.of_library(library, config, model)
+    results = identify(analyser, gallery, list(photos))
     failed = 0
     for r in results:
         if r.error:

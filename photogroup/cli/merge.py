@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..pipeline.people import display_name, merge_people
+from ..pipeline.people import display_name, find_person, merge_people
 from .context import AppContext
 
 
@@ -14,5 +14,12 @@ from .context import AppContext
 @click.pass_obj
 def command(app: AppContext, person: str, other: str) -> None:
     """Merge OTHER into PERSON: they are the same person (remembered by later groupings)."""
-    kept = merge_people(app.library(), person, other)
-    click.echo(f"Merged {other} into {display_name(kept)} (id {kept.id}).")
+    library = app.library()
+    with library.new_session() as s:
+        before = display_name(find_person(s, person))
+        moving = find_person(s, other)
+        label, faces = display_name(moving), moving.face_count
+    kept = merge_people(library, person, other)
+    now = display_name(kept)
+    into = before if before == now else f"{before}, now named {now}"
+    click.echo(f"Merged {label} ({faces} faces) into {into} (id {kept.id}).")

@@ -8,6 +8,10 @@ from typing import Any
 
 import click
 
+from ..core.words import plural
+
+__all__ = ["json_lines", "plural", "table"]
+
 
 def json_lines(objects: Iterable[dict[str, Any]]) -> None:
     for obj in objects:

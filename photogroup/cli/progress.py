@@ -1,4 +1,9 @@
-"""Progress bars on stderr (tqdm); silent when stderr is not a terminal (cron)."""
+"""Progress bars on stderr (tqdm); silent when stderr is not a terminal (cron).
+
+The rate and the ETA count from the first item finished, and leave out pauses
+(models loading): the first photo of a scan carries TensorFlow's start-up, which
+says nothing about the photos after it.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,15 @@ class BarProgress:
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self._bar: tqdm | None = None
+        self._phase = ""
         self._faces = 0
+        self._started = False
 
     def start(self, phase: str, total: int) -> None:
         self.close()
         self._faces = 0
+        self._phase = phase
+        self._started = False
         if self.enabled:
             self._bar = tqdm(
                 total=total,
@@ -30,8 +39,24 @@ class BarProgress:
     def advance(self, items: int = 1, faces: int = 0) -> None:
         if self._bar is not None:
             self._faces += faces
-            self._bar.set_postfix_str(f"{self._faces} faces", refresh=False)
-            self._bar.update(items)
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
+            if self._started:
+                self._bar.update(items)
+            else:  # the first: counted, and the clock starts now
+                self._started = True
+                self._bar.n += items
+                self._restart_clock()
+
+    def pause(self, text: str | None) -> None:
+        if self._bar is None:  # outside a phase (or no bar): a line of its own
+            if text:
+                click.echo(f"{text[:1].upper()}{text[1:]} …", err=True)
+            return
+        self._bar.set_description_str(f"{text} …" if text else self._phase, refresh=False)
+        if text is None:
+            self._restart_clock()
+        else:
+            self._bar.refresh()
 
     def message(self, text: str) -> None:
         if self._bar is not None:
@@ -43,3 +68,17 @@ class BarProgress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    def _postfix(self) -> str:
+        return f"{self._faces} face{'' if self._faces == 1 else 's'}"
+
+    def _restart_clock(self) -> None:
+        """The rate and the ETA count from now, with the items done so far kept."""
+        bar = self._bar
+        if bar is None:
+            return
+        done = bar.n
+        bar.reset()
+        bar.n = bar.last_print_n = bar.initial = done  # tqdm's rate: (n - initial) / elapsed
+        bar.set_postfix_str(self._postfix(), refresh=False)
+        bar.refresh()

@@ -23,17 +23,31 @@ def _embedder(app: AppContext) -> str:
 
 
 @click.command("review")
-@click.option("--terminal", is_flag=True, help="Ask in the terminal (contact sheets as images).")
+@click.option(
+    "--terminal",
+    is_flag=True,
+    help="Ask in the terminal (contact sheets as images; keys y, n, s, u: undo, q).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the next question as JSON and exit.")
 @click.option(
     "--answer",
     nargs=2,
-    metavar="QID yes|no|skip",
-    help="Record the answer to question QID (from --json).",
+    metavar="QID yes|no|skip|notface",
+    help="Record the answer to question QID (from --json); notface: a false detection.",
 )
-@click.option("--name", help='With --answer: the name that answers a "Who is this?".')
+@click.option("--name", help='With --answer who:N yes: the name that answers a "Who is this?".')
+@click.option(
+    "--face",
+    "face_id",
+    type=click.IntRange(min=1),
+    help="With --answer QID notface: which of the question's faces is not a face.",
+)
 @click.option("--no-browser", is_flag=True, help="Serve the page, print its address only.")
-@click.option("--port", type=int, help="Port of the page (default: [review] port, 0: any).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port of the page (default: [review] port, 0: any).",
+)
 @click.pass_obj
 def command(
     app: AppContext,
@@ -41,16 +55,19 @@ def command(
     as_json: bool,
     answer: tuple[str, str] | None,
     name: str | None,
+    face_id: int | None,
     no_browser: bool,
     port: int | None,
 ) -> None:
-    """Answer questions that make the grouping right: "Same person?", "Is this X?",
-    "Who is this?". Every answer is kept, obeyed by later grouping and used to learn
+    """Answer questions that make the grouping right: "Same person?", "Is this one
+    person?", "Is this X?", "Who is this?". Every answer is kept, obeyed by later grouping and used to learn
     the distance thresholds. Without options: a page in your browser.
 
     \b
     Scripts: photogroup review --json            (next question, or null)
-             photogroup review --answer QID yes  (or no, skip; --name NAME for "who")
+             photogroup review --answer QID yes  (or no, skip)
+             photogroup review --answer who:N yes --name NAME  (who:N no: leave unnamed)
+             photogroup review --answer QID notface [--face F]  (a false detection)
     """
     from ..pipeline import review
 
@@ -58,7 +75,7 @@ def command(
     eid = _embedder(app)
     if answer:
         qid, reply = answer
-        result = review.answer(library, config, eid, qid, reply, name)
+        result = review.answer(library, config, eid, qid, reply, name, face_id=face_id)
         if as_json:
             click.echo(
                 json.dumps(
@@ -110,10 +127,15 @@ def _show_inline(path: Path) -> None:
 
 
 def _terminal(app: AppContext, eid: str) -> None:
+    """The contact sheets live in a temporary folder, removed however review ends."""
+    with tempfile.TemporaryDirectory(prefix="photogroup-review-") as sheets:
+        _ask_in_terminal(app, eid, Path(sheets))
+
+
+def _ask_in_terminal(app: AppContext, eid: str, sheets: Path) -> None:
     from ..pipeline import crops, review
 
     library, config = app.library(), app.config
-    sheets = Path(tempfile.mkdtemp(prefix="photogroup-review-"))
     asked = 0
     while True:
         q = review.next_question(library, config, eid)
@@ -136,22 +158,43 @@ def _terminal(app: AppContext, eid: str) -> None:
         click.echo(f"  faces: {sheet}")
         _show_inline(sheet)
         if q.kind == review.WHO:
-            typed = click.prompt("Name (empty: skip, q: quit)", default="", show_default=False)
-            if typed.strip().lower() == "q":
-                return
-            result = (
-                review.answer(library, config, eid, q.id, "yes", typed.strip())
-                if typed.strip()
-                else review.answer(library, config, eid, q.id, "skip")
+            typed = click.prompt(
+                "Name (empty: skip, u: undo the last answer, q: quit)",
+                default="",
+                show_default=False,
             )
+            key = typed.strip().lower() if typed.strip().lower() in ("q", "u") else ""
+            if key == "q":
+                return
+            if key != "u":
+                result = (
+                    review.answer(library, config, eid, q.id, "yes", typed.strip())
+                    if typed.strip()
+                    else review.answer(library, config, eid, q.id, "skip")
+                )
         else:
-            click.echo("  y(es) / n(o) / s(kip) / q(uit)? ", nl=False)
+            click.echo("  y(es) / n(o) / s(kip) / u(ndo) / q(uit)? ", nl=False)
             key = click.getchar().lower()
             click.echo(key)
             if key == "q":
                 return
-            if key not in ("y", "n", "s"):
-                click.echo("  (y, n, s or q)")
+            if key not in ("y", "n", "s", "u"):
+                click.echo("  (y, n, s, u or q)")
                 continue
-            result = review.answer(library, config, eid, q.id, key)
+            if key != "u":
+                result = review.answer(library, config, eid, q.id, key)
+        if key == "u":
+            _undo_last(app, eid)
+            continue
         click.echo(f"  {result.message}")
+
+
+def _undo_last(app: AppContext, eid: str) -> None:
+    """The `u` key: take back the newest answer and say what it was."""
+    from ..core.errors import PhotogroupError
+    from ..pipeline import review
+
+    try:
+        click.echo(f"  {review.undo(app.library(), app.config, eid)}")
+    except PhotogroupError as exc:  # "Nothing to undo.": the review goes on
+        click.echo(f"  {exc}")

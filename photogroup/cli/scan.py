@@ -11,14 +11,17 @@ from ..pipeline.lock import scan_lock
 from ..pipeline.people import group_library
 from ..pipeline.scan import Scanner, ScanSummary
 from .context import AppContext
+from .output import plural
+from .paths import require_existing
 from .progress import BarProgress
 
 
 def _summary_lines(sm: ScanSummary) -> list[str]:
     lines = [
-        f"{sm.seen} photos seen in {sm.seconds:.1f} s: {sm.new} new, {sm.changed} changed, "
-        f"{sm.moved} moved, {sm.unchanged} unchanged, {sm.missing} missing, {sm.failed} failed.",
-        f"{sm.faces} faces found, {sm.embedded} embedded.",
+        f"{plural(sm.seen, 'photo')} seen in {sm.seconds:.1f} s: {sm.new} new, "
+        f"{sm.changed} changed, {sm.moved} moved, {sm.unchanged} unchanged, {sm.missing} missing, "
+        f"{sm.failed} failed.",
+        f"{plural(sm.faces, 'face')} found, {sm.embedded} embedded.",
     ]
     for root in sm.missing_roots:
         lines.append(f"Not found (unmounted?), left as it was: {root}")
@@ -64,8 +67,9 @@ def command(
     Unchanged files are skipped (and so are unchanged files that failed, unless
     --retry-errors), moved files keep their faces, deleted files are marked
     missing. Exit codes: 0 done, 7 done but some files failed, 6 another
-    scan is running.
+    scan is running, 3 a PATH does not exist.
     """
+    require_existing(paths)  # a configured root that is missing is an unmounted disk
     config = app.config
     roots = list(paths) or [Path(r).expanduser() for r in config.library.roots]
     if not roots:
@@ -81,12 +85,12 @@ def command(
         library = app.library(create=True)
         if library.backup is not None:
             bar.message(f"Upgraded the library; a backup of the old one is at {library.backup}")
-        from ..pipeline.models import load_models
+        from ..pipeline.models import LazyModels
 
-        detector, embedder = load_models(config, bar.message)
-        scanner = Scanner(library, config, detector, embedder, progress=bar)
+        models = LazyModels(config, bar.message)  # built only if a photo needs them
+        scanner = Scanner(library, config, progress=bar, models=models)
         summary = scanner.run(roots, prune=prune, retry_errors=retry_errors)
-        grouping = group_library(library, config, embedder.id)
+        grouping = group_library(library, config, models.embedder_id)
         written = None
         if config.xmp.write == "sidecar":
             from ..pipeline.xmp import sync_sidecars

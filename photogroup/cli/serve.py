@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import signal
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from ..core.errors import UsageError
+from ..core.errors import ScanLockedError, UsageError
 from .context import AppContext
+from .output import plural
 
 
 @click.command("serve")
-@click.option("--port", type=int, help="Port (default: [review] port; 0 picks a free one).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port (default: [review] port; 0 picks a free one).",
+)
 @click.option("--no-browser", is_flag=True, default=True, hidden=True)
 @click.pass_obj
 def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     """Run photogroup as a service: the web page (people, photos of X and Y, review
     questions) and its JSON API on 127.0.0.1, and scans of the [library] roots every
     [serve] scan_every_minutes in the same process, never two at once."""
+    from ..pipeline.models import LazyModels
     from ..pipeline.people import embedder_id, group_library
     from ..pipeline.schedule import Scheduler, state_path
+    from ..web import client
+    from ..web.models import ModelAPI
     from ..web.server import make_server
 
     config = app.config
@@ -28,32 +38,48 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     library = app.library(create=True)
     eid = embedder_id(library) or config.embedding.model
     server = make_server(library, config, eid, port=port)
+    # Built by the first scan that finds a new or changed photo, or by the first
+    # identify, compare or draw sent here; then kept.
+    models = LazyModels(config, lambda m: click.echo(m, err=True))
+    server.model_api = ModelAPI(config, models)
     roots = [Path(r).expanduser() for r in config.library.roots]
     every = config.serve.scan_every_minutes
     scheduler = None
     if every > 0 and roots:
-        models: list = []
+
+        def log(line: str) -> None:
+            click.echo(f"{datetime.now():%Y-%m-%d %H:%M:%S} {line}", err=True)
 
         def scan_job() -> str:
+            log(f"Scan of {', '.join(str(r) for r in roots)} started.")
+            try:
+                line = scan()
+            except ScanLockedError:
+                log("Scan skipped: another scan holds the library's lock.")
+                raise
+            except Exception as exc:
+                log(f"Scan failed: {type(exc).__name__}: {exc}")
+                raise
+            log(f"Scan finished: {line}")
+            return line
+
+        def scan() -> str:
             from ..pipeline.lock import scan_lock
-            from ..pipeline.models import load_models
             from ..pipeline.scan import Scanner
 
             with scan_lock(database, wait=0.0):
-                if not models:
-                    models.extend(load_models(config, lambda m: click.echo(m, err=True)))
-                detector, embedder = models
-                sm = Scanner(library, config, detector, embedder).run(roots)
-                grouping = group_library(library, config, embedder.id)
+                sm = Scanner(library, config, models=models).run(roots)
+                grouping = group_library(library, config, models.embedder_id)
                 if config.xmp.write == "sidecar":
                     from ..pipeline.xmp import sync_sidecars
 
                     grouping += " " + sync_sidecars(library, config).line()
-                server.state.embedder = embedder.id
+                server.state.embedder = models.embedder_id
                 server.state.filled = False
                 return (
-                    f"{sm.status}: {sm.seen} photos seen, {sm.new} new, {sm.changed} changed, "
-                    f"{sm.missing} missing, {sm.failed} failed, {sm.faces} faces. {grouping}"
+                    f"{sm.status}: {plural(sm.seen, 'photo')} seen, {sm.new} new, {sm.changed} "
+                    f"changed, {sm.missing} missing, {sm.failed} failed, "
+                    f"{plural(sm.faces, 'face')}. {grouping}"
                 )
 
         scheduler = Scheduler(
@@ -73,8 +99,17 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     click.echo(f"photogroup is serving {server.url}  (Ctrl-C to stop)")
     if scheduler is not None:
         click.echo(f"Scans every {every:g} min; next at {scheduler.state.next_run}.")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (systemd, kill) ends the service as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
+    endpoint = client.publish(
+        database, server.url, server.csrf, server.access_token, models.embedder_id
+    )
     try:
         server.serve_until_interrupted()
     finally:
+        endpoint.unlink(missing_ok=True)
         if scheduler is not None:
             scheduler.stop()

@@ -10,7 +10,7 @@ parameters, ``fit(X)`` validates the embeddings and learns ``labels_`` (-1: the
 face belongs to no group) and ``probabilities_``.
 
 How it groups (each step and default measured with ``bench/cluster_quality.py``
-on five_celebs and lfw_devtrain, and ``bench/cluster_scale.py`` on synthetic
+on lfw20, lfw_devtrain, five_celebs and group_photos, and ``bench/cluster_scale.py`` on synthetic
 libraries of 10k-100k faces):
 
 1. Rows are L2-normalised; distances are euclidean between unit vectors,
@@ -31,12 +31,29 @@ libraries of 10k-100k faces):
    ``min_cluster_size`` faces is a person. When the whole library is one
    person, HDBSCAN (which never selects the root of its tree) would find nobody
    or that person in pieces; that case is recognised and the root taken.
-5. Every cluster is re-cut by average linkage (cosine) at ``max_distance``;
-   pieces smaller than ``min_cluster_size`` become noise. At the default 0.8 this
-   is a safety net that only removes faces far from everyone else in their
-   cluster: with FaceNet a cut near 0.5-0.6 helps LFW slightly but splits people
-   of five_celebs, whose photos vary much more (same-person distances: LFW median
-   0.22 / 90th pct 0.36; five_celebs 0.35 / 0.66).
+5. Every cluster is re-cut by average linkage (cosine): two parts stay
+   together while their average distance is at most a threshold that grows
+   with the faces they hold together, from ``pair_distance`` (two single faces,
+   0.3) to ``max_distance`` (``full_size`` = 16 faces or more, 0.6); pieces
+   smaller than ``min_cluster_size`` become noise. Precision first: two single
+   faces are weak evidence (on lfw_devtrain, mostly people seen once, a flat
+   cut at 0.8 gave BCubed P 0.910, at 0.5 still 0.937; pair_distance 0.35
+   instead of 0.3 loses 0.007), while average distances between big parts are
+   stable. max_distance is the tightest that keeps five_celebs (same-person
+   distances: median 0.35, 90th percentile 0.66) at F >= 0.95 (0.55: 0.949).
+   Two parts of 4+ faces also stay together only while their average
+   distance is at most ``spread_ratio`` (1.5) times the larger of their own
+   spreads (average distance within each): some pairs of LFW people are only
+   0.49-0.6 apart on average, below max_distance, but each is much tighter
+   than that. HDBSCAN keeps them apart on the bench sets anyway; forced to merge
+   people (cluster_selection_epsilon 1.0), lfw20's P stays 0.999 with this rule
+   and falls to 0.949 without it.
+6. With ``groups`` (the photo of every face) two faces of one photo never end
+   in one cluster: the re-cut refuses every merge across a photo and merges
+   the pieces again without crossing one (see ``_average_linkage_cut``). On the
+   four bench sets this gave the same P / R / F as leaving the weaker face of a
+   photo out; it is kept because a refused merge also splits two people who
+   appear together (twins), which leaving one face out would not.
 
 `person_prototypes` and `nearest_prototypes` serve incremental assignment: a new
 face is compared by brute force with a few representative faces of every person.
@@ -47,10 +64,13 @@ from __future__ import annotations
 import inspect
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from .params import CLUSTERER, Range, check
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -97,6 +117,27 @@ def _as_matrix(X: Any, name: str) -> FloatArray:
     return arr
 
 
+def _as_groups(groups: Any, n: int) -> IntArray | None:
+    """`groups` as codes 0.. (one per face), None when not given."""
+    if groups is None:
+        return None
+    if isinstance(groups, str | bytes):
+        raise ValueError(f"groups must be one value per face, got {groups!r:.80}")
+    arr = np.asarray(groups)
+    if arr.shape != (n,):
+        raise ValueError(
+            f"groups must have one value per face ({n}), got shape {arr.shape}: pass the "
+            "photo id of each row of X"
+        )
+    if arr.dtype.kind not in "iuUSO":
+        raise ValueError(f"groups must be integers or strings (photo ids), got dtype {arr.dtype}")
+    try:
+        codes = np.unique(arr, return_inverse=True)[1]
+    except TypeError as exc:  # mixed objects that do not compare
+        raise ValueError(f"groups must be comparable photo ids: {exc}") from exc
+    return codes.reshape(n).astype(np.int64)
+
+
 def _unit_rows(X: FloatArray, name: str) -> FloatArray:
     norms = np.linalg.norm(X, axis=1)
     zero = norms < 1e-12
@@ -104,23 +145,6 @@ def _unit_rows(X: FloatArray, name: str) -> FloatArray:
         r = int(np.flatnonzero(zero)[0])
         raise ValueError(f"{name}[{r}] has length {float(norms[r])!r}: it has no direction")
     return (X / norms[:, None]).astype(np.float32)
-
-
-def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        what = f"an integer >= {low}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-
-
-def _check_float(name: str, value: Any, low: float, high: float, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
-    if not ok or not (low <= float(value) <= high):
-        what = f"a number in [{low}, {high}]" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 # --- the estimator ---------------------------------------------------------------
@@ -143,9 +167,16 @@ class FaceClusterer:
         HDBSCAN's epsilon, in euclidean distance between unit vectors
         (``sqrt(2 * cosine distance)``); clusters closer than this are merged.
     max_distance:
-        Cosine distance at which every cluster is re-cut with average linkage (the
-        average distance between two parts above which they are different people).
-        None: no re-cut.
+        Every cluster is re-cut with average linkage (cosine): two parts stay
+        together while their average distance is at most a threshold that grows
+        with the faces they hold together, from ``pair_distance`` (two single
+        faces) to ``max_distance`` (``full_size`` faces or more). None: no re-cut
+        (faces of one photo are still kept apart when ``fit`` gets ``groups``).
+    pair_distance:
+        The threshold for two single faces (see max_distance). None: max_distance
+        for pieces of every size (the plain average-linkage cut).
+    full_size:
+        Faces two parts hold together from which max_distance applies.
     duplicate_distance:
         Faces at most this cosine distance apart count as one point for the
         density estimate (bursts, copies). 0: off.
@@ -175,7 +206,9 @@ class FaceClusterer:
         min_samples: int | None = 1,
         cluster_selection_method: str = "eom",
         cluster_selection_epsilon: float = 0.0,
-        max_distance: float | None = 0.8,
+        max_distance: float | None = 0.6,
+        pair_distance: float | None = 0.3,
+        full_size: int = 16,
         duplicate_distance: float = 0.05,
         pca_components: int | None = 32,
         n_neighbors: int = 15,
@@ -187,6 +220,8 @@ class FaceClusterer:
         self.cluster_selection_method = cluster_selection_method
         self.cluster_selection_epsilon = cluster_selection_epsilon
         self.max_distance = max_distance
+        self.pair_distance = pair_distance
+        self.full_size = full_size
         self.duplicate_distance = duplicate_distance
         self.pca_components = pca_components
         self.n_neighbors = n_neighbors
@@ -211,30 +246,23 @@ class FaceClusterer:
         return f"FaceClusterer({args})"
 
     def _check_params(self) -> None:
-        _check_int("min_cluster_size", self.min_cluster_size, 2)
-        _check_int("min_samples", self.min_samples, 1, allow_none=True)
-        if self.cluster_selection_method not in ("eom", "leaf"):
-            raise ValueError(
-                "cluster_selection_method must be 'eom' or 'leaf', got "
-                f"{self.cluster_selection_method!r}"
-            )
-        _check_float(
-            "cluster_selection_epsilon", self.cluster_selection_epsilon, 0.0, 2.0, allow_none=False
-        )
-        _check_float("max_distance", self.max_distance, 0.0, 2.0, allow_none=True)
-        _check_float("duplicate_distance", self.duplicate_distance, 0.0, 2.0, allow_none=False)
-        _check_int("pca_components", self.pca_components, 1, allow_none=True)
-        _check_int("n_neighbors", self.n_neighbors, 1)
+        for name, rule in CLUSTERER.items():
+            check(name, getattr(self, name), rule)
         if not isinstance(self.n_jobs, int | np.integer) or self.n_jobs == 0 or self.n_jobs < -1:
             raise ValueError(f"n_jobs must be a positive integer or -1, got {self.n_jobs!r}")
 
-    def fit(self, X: Any, y: Any = None) -> FaceClusterer:
-        """Group the rows of `X` (faces x dimensions); `y` is ignored."""
+    def fit(self, X: Any, y: Any = None, groups: Any = None) -> FaceClusterer:
+        """Group the rows of `X` (faces x dimensions); `y` is ignored.
+
+        `groups` (optional, one value per row, e.g. the photo id of each face):
+        faces with the same group never end in one cluster (cannot-link).
+        """
         self._check_params()
         timings: dict[str, float] = {}
         t = time.perf_counter()
         Xn = _unit_rows(_as_matrix(X, "X"), "X")
         n = len(Xn)
+        photo = _as_groups(groups, n)
         min_samples = self.min_samples if self.min_samples is not None else self.min_cluster_size
         timings["validate"] = time.perf_counter() - t
         if n < self.min_cluster_size:
@@ -286,14 +314,15 @@ class FaceClusterer:
             probabilities[alone] = 1.0
             labels, probabilities = labels[group], probabilities[group]
             timings["hdbscan"] = time.perf_counter() - t
-            if self.max_distance is not None:
+            if self.max_distance is not None or photo is not None:
                 t = time.perf_counter()
                 labels = _recut(
                     Xn,
                     labels,
-                    float(self.max_distance),
+                    self._cut(),
                     self.min_cluster_size,
                     np.random.default_rng(self.random_state),
+                    photo,
                 )
                 timings["recut"] = time.perf_counter() - t
         self.labels_ = _renumber(labels)
@@ -305,15 +334,19 @@ class FaceClusterer:
 
     def _one_person(self, Xn: FloatArray) -> bool:
         """Whether the average-linkage cut of all faces leaves one piece of a person."""
-        assert self.max_distance is not None
-        part = _average_linkage_cut(
-            Xn, float(self.max_distance), np.random.default_rng(self.random_state)
-        )
+        part = _average_linkage_cut(Xn, self._cut(), np.random.default_rng(self.random_state))
         sizes = np.bincount(part[part >= 0])
         return int(np.sum(sizes >= self.min_cluster_size)) == 1
 
-    def fit_predict(self, X: Any, y: Any = None) -> IntArray:
-        return self.fit(X).labels_
+    def _cut(self) -> _Cut:
+        """The re-cut's thresholds (max_distance None: none, only photos kept apart)."""
+        if self.max_distance is None:
+            return _Cut(2.0, 2.0, self.full_size)
+        pair = self.max_distance if self.pair_distance is None else self.pair_distance
+        return _Cut(float(self.max_distance), float(pair), self.full_size)
+
+    def fit_predict(self, X: Any, y: Any = None, groups: Any = None) -> IntArray:
+        return self.fit(X, groups=groups).labels_
 
     # -- neighbours ----------------------------------------------------------------
 
@@ -534,15 +567,21 @@ def _hdbscan_on_graph(
 def _recut(
     Xn: FloatArray,
     labels: IntArray,
-    max_distance: float,
+    cut: _Cut,
     min_size: int,
     rng: np.random.Generator,
+    photo: IntArray | None = None,
 ) -> IntArray:
-    """Every cluster cut by average linkage (cosine) at `max_distance`; small pieces: noise."""
+    """Every cluster re-cut by average linkage (cosine) under `cut`; small pieces: noise.
+
+    With `photo`, no piece holds two faces of one photo (see `_average_linkage_cut`).
+    """
     out = np.full(len(labels), -1, dtype=np.int64)
     next_label = 0
     for members in _groups(labels):
-        part = _average_linkage_cut(Xn[members], max_distance, rng)
+        part = _average_linkage_cut(
+            Xn[members], cut, rng, None if photo is None else photo[members]
+        )
         sizes = np.bincount(part[part >= 0])
         for piece in np.flatnonzero(sizes >= min_size):
             out[members[part == piece]] = next_label
@@ -550,43 +589,78 @@ def _recut(
     return out
 
 
-def _average_linkage_cut(V: FloatArray, max_distance: float, rng: np.random.Generator) -> IntArray:
-    """Pieces 0.. of the rows of V cut from their average-linkage tree at `max_distance`.
+def _average_linkage_cut(
+    V: FloatArray,
+    cut: _Cut,
+    rng: np.random.Generator,
+    photo: IntArray | None = None,
+) -> IntArray:
+    """Pieces 0.. of the rows of V grouped by average linkage (cosine) under `cut`.
 
-    Above LINKAGE_SAMPLE rows the tree is built on a sample; every other row joins
-    the piece at the smallest average distance, or none (-1) if even that is more
-    than `max_distance`.
+    Two pieces merge, closest first, while their average distance is at most
+    ``cut.threshold`` of their sizes: pair_distance for two single faces, growing
+    to max_distance for pieces of full_size faces together. (With pair_distance >=
+    max_distance this is the plain average-linkage tree cut at max_distance.)
+
+    Above LINKAGE_SAMPLE rows the pieces are made on a sample; every other row
+    joins the piece at the smallest average distance, or none (-1) if even that is
+    above the threshold for one face joining that piece.
+
+    With `photo` (one group per row) no piece holds two rows of one group
+    (cannot-link): the tree's merges are replayed bottom-up and a merge that would
+    put two faces of one photo together is refused (both sides stay pieces, and so
+    does every piece under a refused merge); then the pieces are merged again by
+    average linkage as above, never across a photo. A face that cannot stay in
+    any piece (a stranger next to a person of its own photo) is left alone. After
+    the sample path, a piece that still has two faces of one photo keeps the one
+    nearest its centre; the others are left out (-1).
     """
     from scipy.cluster.hierarchy import linkage
 
     n = len(V)
+    conflict = photo is not None and len(np.unique(photo)) < n
     centre = V.sum(axis=0)
     centre /= max(float(np.linalg.norm(centre)), 1e-12)
-    # No two rows further apart than max_distance (cosine): nothing to cut. By the
-    # triangle inequality, |x - y| <= 2 max |x - c| on the unit sphere.
-    radius2 = float(np.max(2.0 - 2.0 * (V @ centre)))
-    if n < 2 or 2.0 * radius2 <= max_distance:
+    # No two rows further apart than the lowest threshold (cosine): nothing to cut.
+    # By the triangle inequality, |x - y| <= 2 max |x - c| on the unit sphere.
+    radius2 = float(np.max(2.0 - 2.0 * (V @ centre))) if n else 0.0
+    if n < 2 or (2.0 * radius2 <= cut.low and not conflict):
         return np.zeros(n, dtype=np.int64)
     if n > LINKAGE_SAMPLE:
         pick = np.sort(rng.choice(n, LINKAGE_SAMPLE, replace=False))
-        part = _average_linkage_cut(V[pick], max_distance, rng)
+        part = _average_linkage_cut(V[pick], cut, rng, None if photo is None else photo[pick])
         # The other faces join the piece at the smallest average distance
         # (1 - x . mean of the piece's unit vectors).
-        order = np.argsort(part, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(part[order]) != 0])
-        sums = np.add.reduceat(V[pick][order].astype(np.float64), starts, axis=0)
-        means = (sums / np.diff(np.r_[starts, len(order)])[:, None]).astype(np.float32)
+        kept = part >= 0
+        if not kept.any():
+            return np.full(n, -1, dtype=np.int64)
+        order = np.argsort(part[kept], kind="stable")
+        pk = part[kept][order]
+        starts = np.flatnonzero(np.r_[True, np.diff(pk) != 0])
+        sizes = np.diff(np.r_[starts, len(order)])
+        sums = np.add.reduceat(V[pick][kept][order].astype(np.float64), starts, axis=0)
+        means = (sums / sizes[:, None]).astype(np.float32)
         sim = V @ means.T
-        best = np.argmax(sim, axis=1)
-        best[1.0 - sim[np.arange(n), best] > max_distance] = -1
+        nearest = np.argmax(sim, axis=1)
+        best = pk[starts][nearest]
+        best[1.0 - sim.max(axis=1) > cut.threshold(1, sizes[nearest])] = -1
         best[pick] = part
+        if photo is not None:
+            best = _one_face_per_photo(V, best, photo)
         return best.astype(np.int64)
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     sim = V @ V.T
     iu = np.triu_indices(n, 1)
     merges = linkage(np.clip(1.0 - sim[iu].astype(np.float64), 0.0, 2.0), method="average")
+    if not conflict and cut.flat:
+        return _cut_below(merges, n, cut.max_distance)
+    return _constrained_cut(V, merges, cut, photo)
+
+
+def _cut_below(merges: npt.NDArray[np.float64], n: int, max_distance: float) -> IntArray:
+    """Pieces 0.. of the leaves of a (monotone) linkage tree cut at `max_distance`."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     # Heights are monotone for average linkage: the merges below the cut are a
     # prefix; the pieces are the connected parts of the leaves under those merges.
     below = int(np.searchsorted(merges[:, 2], max_distance, side="right"))
@@ -597,6 +671,126 @@ def _average_linkage_cut(V: FloatArray, max_distance: float, rng: np.random.Gene
     )
     _, part = connected_components(graph, directed=False)
     return np.unique(part[:n], return_inverse=True)[1].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Where average linkage stops merging: two pieces of a and b faces merge while
+    their average cosine distance is at most `threshold(a, b)`, which grows linearly
+    with a + b from `pair_distance` (two single faces) to `max_distance` (pieces
+    holding `full_size` faces together, or more)."""
+
+    max_distance: float
+    pair_distance: float
+    full_size: int
+
+    @property
+    def low(self) -> float:
+        return min(self.pair_distance, self.max_distance)
+
+    @property
+    def flat(self) -> bool:
+        return self.pair_distance >= self.max_distance
+
+    def threshold(self, a: Any, b: Any) -> npt.NDArray[np.float64]:
+        size = np.asarray(a, dtype=np.float64) + np.asarray(b, dtype=np.float64)
+        if self.flat:
+            return np.full(size.shape, self.max_distance)
+        share = np.clip((size - 2.0) / max(self.full_size - 2, 1), 0.0, 1.0)
+        return self.pair_distance + (self.max_distance - self.pair_distance) * share
+
+
+def _constrained_cut(
+    V: FloatArray, merges: npt.NDArray[np.float64], cut: _Cut, photo: IntArray | None
+) -> IntArray:
+    """Average-linkage pieces under `cut`, never two rows of one photo together.
+
+    See `_average_linkage_cut`. Rows that end alone are pieces of one row.
+    """
+    n = len(V)
+    photo = (
+        np.arange(n, dtype=np.int64)
+        if photo is None
+        else np.unique(photo, return_inverse=True)[1].reshape(n)
+    )
+    shared_photos = int(photo.max()) + 1 < n
+    low = cut.low
+    # 1. Replay the tree below the lowest threshold; a node is one piece, or None
+    # when a merge under it was refused (its pieces are then final).
+    piece_of = np.arange(n, dtype=np.int64)  # row -> piece (union-find root row)
+    photos: dict[int, set[int]] = {i: {int(photo[i])} for i in range(n)}
+    node_piece: list[int | None] = list(range(n))
+    for a, b, height, _ in merges:
+        if height > low:
+            break
+        pa, pb = node_piece[int(a)], node_piece[int(b)]
+        if pa is None or pb is None or photos[pa] & photos[pb]:
+            node_piece.append(None)
+            continue
+        if len(photos[pa]) < len(photos[pb]):
+            pa, pb = pb, pa
+        photos[pa] |= photos.pop(pb)
+        piece_of[piece_of == pb] = pa
+        node_piece.append(pa)
+    roots, part = np.unique(piece_of, return_inverse=True)
+    m = len(roots)
+    if m == 1:
+        return np.zeros(n, dtype=np.int64)
+    # 2. Merge the pieces again by average linkage, refusing merges across a photo.
+    # Average cosine similarity of two pieces = sum_a . sum_b / (n_a n_b).
+    sums = np.zeros((m, V.shape[1]), dtype=np.float64)
+    np.add.at(sums, part, V.astype(np.float64))
+    count = np.bincount(part, minlength=m).astype(np.float64)
+    if shared_photos:
+        from scipy.sparse import csr_matrix
+
+        member = csr_matrix(
+            (np.ones(n, dtype=np.int32), (part, photo)), shape=(m, int(photo.max()) + 1)
+        )
+        clash = (member @ member.T).toarray() > 0
+    else:
+        clash = np.eye(m, dtype=bool)
+    dist = 1.0 - (sums @ sums.T) / np.outer(count, count)
+    dist[clash] = np.inf  # includes the diagonal
+    dist[dist > cut.threshold(count[:, None], count[None, :])] = np.inf
+    alive = np.ones(m, dtype=bool)
+    target = np.arange(m)
+    while True:
+        flat = int(np.argmin(dist))
+        i, j = divmod(flat, m)
+        if not np.isfinite(dist[i, j]):
+            break
+        # j joins i.
+        sums[i] += sums[j]
+        count[i] += count[j]
+        clash[i] |= clash[j]
+        clash[:, i] = clash[i]
+        alive[j] = False
+        target[target == j] = i
+        row = 1.0 - (sums @ sums[i]) / (count * count[i])
+        row[clash[i] | ~alive] = np.inf
+        row[row > cut.threshold(count, count[i])] = np.inf
+        dist[i], dist[:, i] = row, row
+        dist[j], dist[:, j] = np.inf, np.inf
+    return np.unique(target[part], return_inverse=True)[1].astype(np.int64)
+
+
+def _one_face_per_photo(V: FloatArray, part: IntArray, photo: IntArray) -> IntArray:
+    """In every piece, of several faces of one photo only the one nearest the
+    piece's mean stays; the others are left out (-1)."""
+    out = part.copy()
+    grouped = np.flatnonzero(part >= 0)
+    if not len(grouped):
+        return out
+    p = part[grouped]
+    sums = np.zeros((int(p.max()) + 1, V.shape[1]), dtype=np.float64)
+    np.add.at(sums, p, V[grouped].astype(np.float64))
+    score = np.einsum("ij,ij->i", V[grouped].astype(np.float64), sums[p])
+    order = np.lexsort((-score, photo[grouped], p))
+    g, ph = p[order], photo[grouped][order]
+    repeat = np.r_[False, (g[1:] == g[:-1]) & (ph[1:] == ph[:-1])]
+    out[grouped[order][repeat]] = -1
+    return out
 
 
 def _groups(labels: IntArray) -> list[IntArray]:
@@ -638,7 +832,7 @@ def person_prototypes(
 
     Returns unit-length prototypes (m, d) float32 and their labels (m,) int64.
     """
-    _check_int("k", k, 1)
+    check("k", k, Range(1, integer=True))
     Xn = _unit_rows(_as_matrix(X, "X"), "X")
     lab = np.asarray(labels)
     if lab.shape != (len(Xn),) or not (lab.size == 0 or np.issubdtype(lab.dtype, np.integer)):
@@ -716,7 +910,7 @@ def nearest_prototypes(
         )
     if len(P) and P.shape[1] != Q.shape[1]:
         raise ValueError(f"queries have {Q.shape[1]} dimensions but prototypes have {P.shape[1]}")
-    _check_int("chunk", chunk, 1)
+    check("chunk", chunk, Range(1, integer=True))
     best_sim = np.full(len(Q), -np.inf, dtype=np.float32)
     best = np.full(len(Q), -1, dtype=np.int64)
     rows = np.arange(len(Q))

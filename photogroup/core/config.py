@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import ConfigError
+from .params import CLUSTERER, OneOf, Range, Rule, Text
 from .resources import resource
 
 ENV_CONFIG = "PHOTOGROUP_CONFIG"
@@ -104,11 +105,14 @@ class PeopleConfig:
     min_samples: int = 1
     cluster_selection_method: str = "eom"
     cluster_selection_epsilon: float = 0.0
-    max_distance: float = 0.8
+    max_distance: float = 0.6
+    pair_distance: float = 0.3
+    full_size: int = 16
     duplicate_distance: float = 0.05
     pca_components: int = 32
     assign_threshold: float = 0.45
     regroup_after: int = 200
+    regroup_growth: float = 0.1
     min_faces_listed: int = 2
     merge_threshold: float = 0.45
     compare_threshold: float = 0.59
@@ -121,6 +125,8 @@ class PeopleConfig:
             "cluster_selection_method": self.cluster_selection_method,
             "cluster_selection_epsilon": self.cluster_selection_epsilon,
             "max_distance": self.max_distance,
+            "pair_distance": self.pair_distance,
+            "full_size": self.full_size,
             "duplicate_distance": self.duplicate_distance,
             "pca_components": self.pca_components or None,
         }
@@ -178,6 +184,76 @@ class Config:
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
 
+_THRESHOLD = Range(0.0, 2.0, low_open=True, high_open=True)
+_SHARE = Range(0.0, 1.0)
+
+#: What each key accepts beyond its type; checked as each file is read, so that the
+#: message names the file and the key. Keys not listed take any value of their type.
+#: A list of numbers ([quality] pairs) is checked item by item.
+RULES: dict[tuple[str, str], Rule] = {
+    ("scan", "workers"): Range(1, integer=True),
+    ("scan", "commit_every"): Range(1, integer=True),
+    ("scan", "lock_wait_seconds"): Range(0.0),
+    ("detection", "max_side"): Range(64, integer=True),
+    ("detection", "min_face_size"): Range(0.0),
+    ("detection", "min_confidence"): _SHARE,
+    ("embedding", "batch_size"): Range(1, integer=True),
+    ("embedding", "gpu_batch_size"): Range(1, integer=True),
+    **{
+        ("people", key): CLUSTERER[key]
+        for key in (
+            "min_cluster_size",
+            "min_samples",
+            "cluster_selection_method",
+            "cluster_selection_epsilon",
+            "max_distance",
+            "pair_distance",
+            "full_size",
+            "duplicate_distance",
+        )
+    },
+    ("people", "pca_components"): Range(0, integer=True),  # 0: no projection
+    ("people", "assign_threshold"): _THRESHOLD,
+    ("people", "regroup_after"): Range(0, integer=True),
+    ("people", "regroup_growth"): Range(0.0, low_open=True),
+    ("people", "min_faces_listed"): Range(1, integer=True),
+    ("people", "merge_threshold"): _THRESHOLD,
+    ("people", "compare_threshold"): _THRESHOLD,
+    ("review", "target_precision"): Range(0.5, 1.0, low_open=True, high_open=True),
+    ("review", "min_answers"): Range(1, integer=True),
+    ("review", "who_min_faces"): Range(1, integer=True),
+    ("review", "host"): Text(),
+    ("review", "port"): Range(0, 65535, integer=True),  # 0: any free port
+    ("serve", "scan_every_minutes"): Range(0.0),  # 0: no scheduled scans
+    ("quality", "size"): Range(0.0),
+    ("quality", "score"): _SHARE,
+    ("quality", "sharpness"): Range(0.0),
+    ("quality", "frontal"): _SHARE,
+    ("quality", "inside"): _SHARE,
+    ("quality", "min_quality"): _SHARE,
+    ("xmp", "sidecar_name"): OneOf(SIDECAR_NAMES),
+    ("xmp", "match_iou"): Range(0.0, 1.0, low_open=True),
+    ("xmp", "write"): OneOf(("off", "sidecar")),
+}
+
+
+def _check_rule(where: str, section: str, key: str, value: Any) -> None:
+    rule = RULES.get((section, key))
+    if rule is None:
+        return
+    for item in value if isinstance(value, list) else [value]:
+        if not rule.allows(item):
+            allowed = f"{rule}" if not isinstance(value, list) else f"a list of {rule}"
+            raise ConfigError(f"{where} must be {allowed}, got {value!r}.")
+
+
+def _check_extensions(where: str, values: list[str]) -> None:
+    for ext in values:
+        if not (ext.startswith(".") and len(ext) > 1 and ext.isprintable()):
+            raise ConfigError(
+                f'{where}: {ext!r} is not a file name extension; write it with its dot, as ".jpg".'
+            )
+
 
 def _check_value(where: str, value: Any, expected: Any) -> Any:
     origin = getattr(expected, "__origin__", None)
@@ -214,7 +290,12 @@ def _apply(config: Config, data: dict[str, Any], path: Path) -> None:
                     f"{path}: unknown key {key!r} in [{section}]. "
                     f"Known keys: {', '.join(sorted(hints))}."
                 )
-            setattr(target, key, _check_value(f"{path}: [{section}] {key}", value, hints[key]))
+            where = f"{path}: [{section}] {key}"
+            value = _check_value(where, value, hints[key])
+            _check_rule(where, section, key, value)
+            if (section, key) == ("library", "extensions"):
+                _check_extensions(where, value)
+            setattr(target, key, value)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -225,6 +306,15 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Configuration file {str(path)!r} does not exist.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Configuration file {str(path)!r} is not valid TOML: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"Configuration file {str(path)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x}"
+            f" at offset {exc.start}). Save it as UTF-8."
+        ) from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise ConfigError(
+            f"Cannot read the configuration file {str(path)!r}: {exc.strerror}."
+        ) from None
 
 
 def user_config_path() -> Path:
@@ -249,40 +339,5 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def _validate(config: Config) -> None:
-    d, e, s = config.detection, config.embedding, config.scan
-    if d.max_side < 64:
-        raise ConfigError(f"[detection] max_side must be at least 64 pixels, got {d.max_side}.")
-    if not 0.0 <= d.min_confidence <= 1.0:
-        raise ConfigError(
-            f"[detection] min_confidence must lie between 0 and 1, got {d.min_confidence}."
-        )
-    if d.min_face_size < 0:
-        raise ConfigError(f"[detection] min_face_size must be >= 0, got {d.min_face_size}.")
-    config.quality.ramps()  # raises on a bad [bad, good] pair
-    r = config.review
-    if not 0.5 < r.target_precision < 1.0:
-        raise ConfigError(
-            f"[review] target_precision must lie between 0.5 and 1 (say 0.99), "
-            f"got {r.target_precision}."
-        )
-    if config.serve.scan_every_minutes < 0:
-        raise ConfigError(
-            "[serve] scan_every_minutes must be 0 (no scheduled scans) or more, "
-            f"got {config.serve.scan_every_minutes}."
-        )
-    if not 0 <= r.port <= 65535:
-        raise ConfigError(f"[review] port must be 0 (any free port) to 65535, got {r.port}.")
-    x = config.xmp
-    if x.sidecar_name not in SIDECAR_NAMES:
-        raise ConfigError(
-            f"[xmp] sidecar_name must be one of {', '.join(map(repr, SIDECAR_NAMES))}, "
-            f"got {x.sidecar_name!r}."
-        )
-    if x.write not in ("off", "sidecar"):
-        raise ConfigError(f'[xmp] write must be "off" or "sidecar", got {x.write!r}.')
-    if not 0.0 < x.match_iou <= 1.0:
-        raise ConfigError(f"[xmp] match_iou must lie in (0, 1], got {x.match_iou}.")
-    if e.batch_size < 1 or s.workers < 1 or s.commit_every < 1:
-        raise ConfigError(
-            "[embedding] batch_size, [scan] workers and [scan] commit_every must be >= 1."
-        )
+    """What involves more than one value (each value was checked as it was read)."""
+    config.quality.ramps()  # raises on a [bad, good] pair with bad > good

@@ -15,6 +15,10 @@ class Progress(Protocol):
     def message(self, text: str) -> None:
         """A line for the user (above the bar)."""
 
+    def pause(self, text: str | None) -> None:
+        """A wait inside or before a phase ('loading models'), shown while it lasts;
+        None ends it. The time it takes is not counted in the rate."""
+
     def close(self) -> None: ...
 
 
@@ -28,6 +32,9 @@ class NullProgress:
         pass
 
     def message(self, text: str) -> None:
+        pass
+
+    def pause(self, text: str | None) -> None:
         pass
 
     def close(self) -> None:

@@ -68,6 +68,9 @@ class DecisionKind(StrEnum):
     NAME = "name"
     HIDE = "hide"
     SKIP = "skip"  # a review question the user skipped (not asked again until undone)
+    NOT_A_FACE = "not_a_face"  # a false detection: never grouped, asked about or shown
+    SPLIT = "split"  # "Is this one person?" no: one side became a person of its own
+    MOVE_FACES = "move_faces"  # the user moved faces to another (or a new) person
 
 
 class ScanStatus(StrEnum):
@@ -105,6 +108,9 @@ class Photo(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
     indexed_at: Mapped[datetime | None] = mapped_column(DateTime)
     missing_since: Mapped[datetime | None] = mapped_column(DateTime)
+    reference: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """Indexed only as an `enroll` reference photo, outside every scanned root: left
+    out of photo queries (see pipeline.query)."""
 
     faces: Mapped[list[Face]] = relationship(
         back_populates="photo", cascade="all, delete-orphan", passive_deletes=True
@@ -153,6 +159,9 @@ class Embedding(Base):
 
 class Person(Base):
     __tablename__ = "people"
+    __table_args__ = {"sqlite_autoincrement": True}
+    """An id is never given twice (migration 0003): old answers never attach to a new
+    person, and "Person 5" always means the same one."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(Text, unique=True)
@@ -238,6 +247,8 @@ class ScanRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    kind: Mapped[str] = mapped_column(String(16), default="scan", server_default="scan")
+    """'scan', or 'enroll' (the reference photos of an enroll; not a "last scan")."""
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(16), default=ScanStatus.RUNNING)
     roots: Mapped[list[str]] = mapped_column(JSON)

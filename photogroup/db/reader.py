@@ -9,11 +9,12 @@ only case that imports them).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import LibraryError
+from .errors import storage_error
 from .revisions import check_not_newer, current_revisions, no_library, script_heads
 
 BUSY_TIMEOUT_S = 30.0
@@ -49,8 +50,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_reader(path: Path | str) -> Reader:
-    """Open the library at `path` for reading; it must exist."""
+def open_reader(path: Path | str, on_note: Callable[[str], None] | None = None) -> Reader:
+    """Open the library at `path` for reading; it must exist. `on_note`: see open_library."""
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise no_library(path)
@@ -58,7 +59,9 @@ def open_reader(path: Path | str) -> Reader:
         conn = _connect(path)
         current = current_revisions(conn)
     except sqlite3.DatabaseError as exc:  # not a database, locked past the timeout, ...
-        raise LibraryError(f"Cannot open the library {str(path)!r}: {exc}") from exc
+        raise storage_error(exc, path) or LibraryError(
+            f"Cannot open the library {str(path)!r}: {exc}"
+        ) from exc
     heads, known = script_heads()
     try:
         check_not_newer(path, current, known)
@@ -69,6 +72,6 @@ def open_reader(path: Path | str) -> Reader:
         conn.close()
         from .library import open_library  # upgrades (with a backup first)
 
-        open_library(path, create=False).close()
+        open_library(path, create=False, on_note=on_note).close()
         conn = _connect(path)
     return Reader(path, conn)

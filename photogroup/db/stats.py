@@ -21,11 +21,12 @@ _OF_PERSON = (
     "WHERE a.person_id = people.id AND ph.status = 'ok'"
 )
 
-# The cover: a face the user confirmed first, then the largest confident one.
+# The cover: a face the user confirmed first, then the largest confident one. Photos
+# counts the library's photos only (not enroll's reference photos, as `photos` does).
 _STATS = f"""
 UPDATE people SET
   face_count = (SELECT count(*) {_OF_PERSON}),
-  photo_count = (SELECT count(DISTINCT f.photo_id) {_OF_PERSON}),
+  photo_count = (SELECT count(DISTINCT f.photo_id) {_OF_PERSON} AND NOT ph.reference),
   cover_face_id = (SELECT f.id {_OF_PERSON}
                    ORDER BY a.origin != 'auto' DESC, f.score * f.w DESC, f.id LIMIT 1)
 """

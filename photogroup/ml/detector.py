@@ -328,6 +328,10 @@ class MTCNNDetector:
         self._stages: _Stages | None = None
         self._lock = threading.Lock()
 
+    def load(self) -> None:
+        """Build the three networks now (otherwise done by the first `detect`)."""
+        self._model()
+
     def _model(self) -> _Stages:
         with self._lock:
             if self._stages is None:

@@ -68,6 +68,32 @@ _RULES: list[tuple[str, str, str, str | None]] = [
         None,
     ),
     (
+        "not_a_face_assigned",
+        "detections the user said are not faces that belong to a person",
+        "SELECT a.face_id FROM assignments a JOIN decisions d ON d.face_id = a.face_id "
+        "WHERE d.kind = 'not_a_face' AND d.undone_at IS NULL",
+        "DELETE FROM assignments WHERE origin = 'auto' AND face_id IN (SELECT face_id FROM "
+        "decisions WHERE kind = 'not_a_face' AND undone_at IS NULL)",
+    ),
+    (
+        "split_face_returned",
+        "faces the user split out of a person that are back with it",
+        "SELECT a.face_id FROM decisions d, json_each(d.details, '$.faces') j "
+        "JOIN assignments a ON a.face_id = j.value WHERE d.kind = 'split' "
+        "AND d.undone_at IS NULL AND a.person_id = d.person_id",
+        "DELETE FROM assignments WHERE origin = 'auto' AND face_id IN (SELECT a.face_id "
+        "FROM decisions d, json_each(d.details, '$.faces') j JOIN assignments a ON "
+        "a.face_id = j.value WHERE d.kind = 'split' AND d.undone_at IS NULL "
+        "AND a.person_id = d.person_id)",
+    ),
+    (
+        "two_faces_of_a_photo_in_a_person",
+        "people holding two faces of one photo that the user did not both confirm",
+        "SELECT a.person_id FROM assignments a JOIN faces f ON f.id = a.face_id "
+        "GROUP BY a.person_id, f.photo_id HAVING count(*) > 1 AND sum(a.origin = 'auto') > 0",
+        None,
+    ),
+    (
         "duplicate_name",
         "names used by more than one person (case aside)",
         "SELECT lower(name) FROM people WHERE name IS NOT NULL GROUP BY lower(name) "

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..core.calibration import Calibration
 from ..core.config import Config
 from ..core.errors import ImageError, NotFoundError, UsageError
+from ..core.names import check_name
 from ..core.types import FloatArray
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
@@ -30,6 +31,7 @@ from ..db.models import (
     Person,
     Photo,
     PhotoStatus,
+    ScanRun,
 )
 from ..db.stats import refresh_people_stats
 from . import thresholds
@@ -210,12 +212,16 @@ class Pair:
     a: FoundFace
     b: FoundFace
     distance: float
+    same: bool = True
+    """Judged the same person: within the threshold and chosen by the one-to-one
+    matching (a face within the threshold of two faces is paired with one)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "a": self.a.index,
             "b": self.b.index,
             "distance": round(self.distance, 4),
+            "same": self.same,
             "box_a": self.a.box,
             "box_b": self.b.box,
         }
@@ -224,8 +230,9 @@ class Pair:
 def compare(
     analyser: FaceAnalyser, path_a: str, path_b: str, threshold: float
 ) -> tuple[PhotoFaces, PhotoFaces, list[Pair]]:
-    """Faces of A against faces of B: the pairs judged the same person (cosine distance
-    within `threshold`), each face in at most one pair (optimal one-to-one matching)."""
+    """Every face of A against every face of B, nearest first: each pair with its
+    cosine distance and `same` for the pairs judged the same person (within
+    `threshold`, each face in at most one such pair: optimal one-to-one matching)."""
     sides = []
     for path in (path_a, path_b):
         try:
@@ -244,14 +251,28 @@ def compare(
         B = B / np.linalg.norm(B, axis=1, keepdims=True)
         D = 1.0 - A @ B.T
         rows, cols = linear_sum_assignment(D)
-        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-            if D[i, j] <= threshold:
-                pairs.append(Pair(pa.faces[i], pb.faces[j], float(D[i, j])))
-        pairs.sort(key=lambda p: p.distance)
+        same = {(i, j) for i, j in zip(rows.tolist(), cols.tolist(), strict=True)}
+        for i in range(len(pa.faces)):
+            for j in range(len(pb.faces)):
+                d = float(D[i, j])
+                pairs.append(
+                    Pair(pa.faces[i], pb.faces[j], d, same=(i, j) in same and d <= threshold)
+                )
+        pairs.sort(key=lambda p: (p.distance, p.a.index, p.b.index))
     return pa, pb, pairs
 
 
 # --- enroll ----------------------------------------------------------------------------
+
+
+@dataclass
+class FarFace:
+    """A reference face farther from its person than the assign threshold in force."""
+
+    face_id: int
+    path: str
+    distance: float
+    threshold: float
 
 
 @dataclass
@@ -262,6 +283,8 @@ class EnrollResult:
     faces: list[int]
     merged: list[int]
     assigned: int
+    far: list[FarFace] = field(default_factory=list)
+    """Reference faces enrolled with `force` although far from the person."""
 
 
 def choose_face(path: str, faces: list[Face], face_number: int | None) -> Face:
@@ -294,24 +317,27 @@ def enroll_faces(
     embedder: str,
     name: str,
     chosen: list[int],
+    force: bool = False,
 ) -> EnrollResult:
     """`chosen` faces (already stored) become confirmed faces of the person `name`
-    (created if needed). Then unnamed people within the merge threshold of them join
-    the person, and waiting faces near them are assigned."""
-    from .people import assign_new_faces, merge_people, record
-    from .review import people_distance
+    (created if needed; "mindy" extends Mindy). Then unnamed people within the merge
+    threshold of them join the person, and waiting faces near them are assigned.
 
-    name = name.strip()
-    if not name:
-        raise UsageError("A name cannot be empty.")
+    A reference face farther from the person's other faces (those it extends and the
+    other references) than the assign threshold in force is probably someone else:
+    refused with the distance unless `force`."""
+    from .people import assign_new_faces, merge_people, named, record
+    from .review import face_distance, people_distance
+
+    name = check_name(name)
     with library.session() as s:
-        person = s.scalar(select(Person).where(Person.name == name))
+        person = named(s, name)
         created = person is None
         if person is None:
             person = Person(name=name)
             s.add(person)
             s.flush()
-        pid = person.id
+        pid, name = person.id, person.name or name
         touched = {pid}
         for fid in chosen:
             current = s.get(Assignment, fid)
@@ -333,6 +359,23 @@ def enroll_faces(
                 details={"previous": previous},
             )
         s.flush()
+        threshold = thresholds.current(s, config, embedder, "assign")
+        far = []
+        for fid in chosen:
+            d = face_distance(s, embedder, fid, pid)
+            if d is not None and d > threshold:
+                path = s.scalar(select(Photo.path).join(Face).where(Face.id == fid)) or "?"
+                far.append(FarFace(fid, path, d, threshold))
+        if far and not force:
+            raise UsageError(
+                "; ".join(
+                    f"The face in {f.path} is at distance {f.distance:.2f} from {name}'s other "
+                    f"faces, farther than the assign threshold {f.threshold:.2f}"
+                    for f in far
+                )
+                + ": it is probably someone else. Check the photo (photogroup identify PHOTO), "
+                "or add --force to enroll it anyway."
+            )
         refresh_people_stats(sqlite_connection(s), touched)
         merge_t = thresholds.current(s, config, embedder, "merge")
         unnamed = [
@@ -349,7 +392,65 @@ def enroll_faces(
     for other in close:
         merge_people(library, pid, other, value="enrolled")
     assigned = assign_new_faces(library, config, embedder, regroup_if_needed=False).assigned
-    return EnrollResult(pid, name, created, chosen, close, assigned)
+    return EnrollResult(pid, name, created, chosen, close, assigned, far)
+
+
+def mark_references(library: Library, config: Config, run_id: int, paths: list[str]) -> None:
+    """The scan run that indexed an enroll's photos is an "enroll" run (`status` shows
+    the last real scan), and its photos that lie under no library root ([library]
+    roots, or a root a scan was given) are reference photos: photo queries leave
+    them out."""
+    import json
+    import os
+
+    with library.session() as s:
+        run = s.get(ScanRun, run_id)
+        if run is not None:
+            run.kind = "enroll"
+            s.flush()
+        roots = [os.path.abspath(os.path.expanduser(r)) for r in config.library.roots]
+        for (listed,) in s.execute(select(ScanRun.roots).where(ScanRun.kind == "scan")).all():
+            roots += [str(r) for r in (json.loads(listed) if isinstance(listed, str) else listed)]
+        prefixes = [r.rstrip(os.sep) + os.sep for r in roots]
+        changed = []
+        for path in paths:
+            photo = s.scalar(select(Photo).where(Photo.path == str(Path(path).resolve())))
+            reference = photo is not None and not any(photo.path.startswith(p) for p in prefixes)
+            if photo is not None and photo.reference != reference:
+                photo.reference = reference
+                changed.append(photo.id)
+        if changed:  # the photo figures of the people in them
+            s.flush()
+            refresh_people_stats(
+                sqlite_connection(s),
+                s.scalars(
+                    select(Assignment.person_id)
+                    .join(Face, Face.id == Assignment.face_id)
+                    .where(Face.photo_id.in_(changed))
+                ),
+            )
+
+
+def unmark_references(library: Library, walked: set[str]) -> None:
+    """Reference photos that a scan found under its roots are library photos from now
+    on (the scan calls this with the paths it walked; see mark_references)."""
+    with library.session() as s:
+        found = [
+            pid
+            for pid, path in s.execute(select(Photo.id, Photo.path).where(Photo.reference))
+            if path in walked
+        ]
+        if not found:
+            return
+        s.execute(update(Photo).where(Photo.id.in_(found)).values(reference=False))
+        refresh_people_stats(
+            sqlite_connection(s),
+            s.scalars(
+                select(Assignment.person_id)
+                .join(Face, Face.id == Assignment.face_id)
+                .where(Face.photo_id.in_(found))
+            ),
+        )
 
 
 def reference_faces(library: Library, paths: list[str]) -> dict[str, list[Face]]:

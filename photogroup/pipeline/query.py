@@ -17,6 +17,7 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.errors import NotFoundError, UsageError
+from ..core.ids import MAX_ID
 from ..db.reader import Reader
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def match_person(conn: _Executes, ref: str | int) -> tuple[int, str | None]:
     (case-insensitive); an unknown name is a NotFoundError listing close names."""
     text = str(ref).strip()
     m = _DEFAULT_NAME.fullmatch(text)
-    if m:
+    if m and int(m[1]) <= MAX_ID:
         row = conn.execute("SELECT id, name FROM people WHERE id = ?", (int(m[1]),)).fetchone()
         if row is not None and (text.isdigit() or row[1] is None or row[1] == text):
             return int(row[0]), row[1]
@@ -101,16 +102,17 @@ def list_people(
     min_faces: int = 2,
     min_quality: float = 0.0,
 ) -> list[PersonRow]:
-    """Named people first, then unnamed by size. Hidden people, unnamed groups under
-    `min_faces`, and unnamed groups made mostly of faces under `min_quality` are listed
-    only with `include_all`."""
+    """Named people first, then unnamed by size. Hidden people, strangers (unnamed
+    groups seen in fewer than `min_faces` photos), and unnamed groups made mostly of
+    faces under `min_quality` (small, blurred faces of crowds) are listed only with
+    `include_all`."""
     with reader_of(source) as reader:
         found = _person_rows(reader)
     rows = []
     for row, q_mid in found:
         mostly_low = q_mid is not None and q_mid < min_quality
         if not include_all and (
-            row.hidden or (not row.name and (row.faces < min_faces or mostly_low))
+            row.hidden or (not row.name and (min(row.faces, row.photos) < min_faces or mostly_low))
         ):
             continue
         rows.append(row)
@@ -221,7 +223,11 @@ def _photos(
     date_to: str | None,
 ) -> list[PhotoRow]:
     when = "coalesce(p.taken_at, p.file_time)"
-    sql = [f"SELECT p.id, p.path, {when}, p.width, p.height FROM photos p WHERE p.status = 'ok'"]
+    # enroll's reference photos from outside the library are not photos of it
+    sql = [
+        f"SELECT p.id, p.path, {when}, p.width, p.height FROM photos p "
+        "WHERE p.status = 'ok' AND NOT p.reference"
+    ]
     params: list[Any] = []
     for pid in include:
         sql.append(f"AND p.id IN ({_PHOTOS_OF} = ?)")

@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 from ..core.calibration import Calibration
 from ..core.config import Config
 from ..core.errors import NotFoundError, UsageError
+from ..core.ids import MAX_ID
+from ..core.names import check_name
 from ..core.types import FloatArray
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
@@ -54,11 +56,12 @@ from .people import (
     load_faces,
     merge_people,
     name_person,
+    named,
     record,
 )
 
-SAME, IS_THIS, WHO = "same_person", "is_this", "who"
-ANSWERS = ("yes", "no", "skip")
+SAME, IS_THIS, WHO, SPLIT = "same_person", "is_this", "who", "one_person"
+ANSWERS = ("yes", "no", "skip", "notface")
 _MIN_P, _MAX_P = 0.02, 0.98
 """Questions whose P(same) lies outside these are not worth asking... except a
 member face that is probably not its person, which is always worth a look."""
@@ -112,6 +115,8 @@ class Question:
     sides: list[Side] = field(default_factory=list)
     face_person: int | None = None
     """For "Is this X?": the face's person when asked (None: unassigned)."""
+    split_faces: list[list[int]] | None = None
+    """For "Is this one person?": the face ids of the two sides."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -134,19 +139,29 @@ def _label(person: Person | None, pid: int) -> str:
 
 
 def parse_question_id(qid: str) -> tuple[str, list[int]]:
+    """(kind, ids) of a question id: same:A:B (two different people), face:F:P or
+    who:P; anything else is a UsageError saying what a question id is."""
     parts = qid.strip().split(":")
-    kinds = {"same": (SAME, 2), "face": (IS_THIS, 2), "who": (WHO, 1)}
+    kinds = {"same": (SAME, 2), "face": (IS_THIS, 2), "who": (WHO, 1), "split": (SPLIT, 1)}
     if parts[0] not in kinds or len(parts) != kinds[parts[0]][1] + 1:
         raise UsageError(
-            f"{qid!r} is not a question id (same:A:B, face:F:P or who:P); "
+            f"{qid[:80]!r} is not a question id (same:A:B, face:F:P, who:P or split:P); "
             'get one with "photogroup review --json".'
         )
-    try:
-        return kinds[parts[0]][0], [int(p) for p in parts[1:]]
-    except ValueError:
+    if not all(
+        p.isascii() and p.isdigit() and len(p) <= 19 and 0 < int(p) <= MAX_ID for p in parts[1:]
+    ):
         raise UsageError(
-            f"{qid!r} is not a question id: the parts after the kind are ids."
-        ) from None
+            f"{qid[:80]!r} is not a question id: the parts after the kind are ids "
+            "(whole numbers from 1)."
+        )
+    ids = [int(p) for p in parts[1:]]
+    if parts[0] == "same" and ids[0] == ids[1]:
+        raise UsageError(
+            f"{qid!r} is not a question: same:A:B asks about two different people, "
+            f"and both are {ids[0]}."
+        )
+    return kinds[parts[0]][0], ids
 
 
 # --- distances -------------------------------------------------------------------------
@@ -202,9 +217,14 @@ class _People:
                         out[(a, b)] = d
         return out
 
-    def representatives(self, pid: int, n: int = FACES_SHOWN) -> list[int]:
-        """Face ids of the person's faces nearest its mean."""
-        idx = np.flatnonzero(self.faces.person == pid)
+    def representatives(
+        self, pid: int, n: int = FACES_SHOWN, among: list[int] | None = None
+    ) -> list[int]:
+        """Face ids of the person's faces nearest its mean (of `among` only, if given)."""
+        mask = self.faces.person == pid
+        if among is not None:
+            mask &= np.isin(self.faces.face_ids, among)
+        idx = np.flatnonzero(mask)
         if len(idx) == 0:
             return []
         V = self.faces.vectors[idx]
@@ -253,11 +273,17 @@ def questions(
         found: list[Question] = []
         found += _face_questions(model, constraints, visible, answered, cal_assign)
         found += _same_questions(model, constraints, people, visible, answered, cal_merge)
-        for pid in visible:
+        splits = _split_questions(model, visible, answered, cal_merge)
+        found += splits
+        # a person that may be two is not named before that is settled
+        doubtful = {parse_question_id(q.id)[1][0] for q in splits if (q.p_same or 0) < 0.5}
+        for pid in visible - doubtful:
             p, n = people[pid], model.sizes.get(pid, 0)
             qid = f"who:{pid}"
             if p.name is None and n >= config.review.who_min_faces and qid not in answered:
-                found.append(Question(qid, WHO, "Who is this?", 0.5 * math.log2(1 + n)))
+                # a name fixes nothing in the grouping by itself, but an existing name
+                # given here merges the two: worth about half the person's faces
+                found.append(Question(qid, WHO, "Who is this?", 0.5 * n))
         found.sort(key=lambda q: (-q.priority, q.id))
         if limit is not None:
             found = found[:limit]
@@ -286,10 +312,10 @@ def _face_questions(
         p = float(cal.p_same(d))
         if p >= _MAX_P:
             continue
-        # A face that is probably not its person is worth asking even when sure.
-        worth = max(_uncertainty(p), 0.5 * (1.0 - p))
-        priority = worth * math.log2(1 + model.sizes[pid])
-        out.append(Question(qid, IS_THIS, "", priority, d, p, face_person=pid))
+        # A face that is probably not its person is worth asking even when sure; an
+        # answer fixes one face at most.
+        worth = max(_uncertainty(p), 1.0 - p)
+        out.append(Question(qid, IS_THIS, "", worth, d, p, face_person=pid))
     # Unassigned faces near a person.
     waiting = np.flatnonzero(faces.person < 0)
     if len(waiting) and len(model.protos):
@@ -306,9 +332,7 @@ def _face_questions(
             p = float(cal.p_same(d))
             if p <= _MIN_P:
                 continue
-            out.append(
-                Question(qid, IS_THIS, "", _uncertainty(p) * math.log2(1 + model.sizes[pid]), d, p)
-            )
+            out.append(Question(qid, IS_THIS, "", _uncertainty(p), d, p))
     return out
 
 
@@ -331,9 +355,38 @@ def _same_questions(
         p = float(cal.p_same(d))
         if p <= _MIN_P:
             continue
-        # the faces a merge would move: the smaller side's
+        # the faces a "yes" would bring together: the smaller side's, times how
+        # likely the answer is yes
         size = min(model.sizes[a], model.sizes[b])
-        out.append(Question(qid, SAME, "Same person?", _uncertainty(p) * math.log2(1 + size), d, p))
+        out.append(Question(qid, SAME, "Same person?", p * size, d, p))
+    return out
+
+
+def _split_questions(
+    model: _People, visible: set[int], answered: set[str], cal: Calibration
+) -> list[Question]:
+    """ "Is this one person?" for people whose faces fall into two sub-groups that may
+    be two people: worth the faces a "no" would put right (the smaller side's, times
+    how likely the answer is no)."""
+    from ..core.split import two_sides
+
+    out = []
+    faces = model.faces
+    for pid, n in model.sizes.items():
+        qid = f"split:{pid}"
+        if pid not in visible or n < 4 or qid in answered:
+            continue
+        idx = np.flatnonzero(faces.person == pid)
+        side, d = two_sides(faces.vectors[idx])
+        smaller = int(min((side == 0).sum(), (side == 1).sum()))
+        if smaller < 2:
+            continue
+        p = float(cal.p_same(d))
+        if p >= _MAX_P:
+            continue
+        q = Question(qid, SPLIT, "Is this one person?", (1.0 - p) * smaller, d, p)
+        q.split_faces = [[int(f) for f in faces.face_ids[idx[side == k]]] for k in (0, 1)]
+        out.append(q)
     return out
 
 
@@ -346,13 +399,20 @@ def _describe(s: Session, found: list[Question], model: _People, people: dict[in
             want[q.id] = [(pid, model.representatives(pid)) for pid in ids]
         elif kind == IS_THIS:
             want[q.id] = [(None, [ids[0]]), (ids[1], model.representatives(ids[1]))]
+        elif kind == SPLIT and q.split_faces is not None:
+            want[q.id] = [
+                (ids[0], model.representatives(ids[0], FACES_SHOWN, among=side))
+                for side in q.split_faces
+            ]
         else:
             want[q.id] = [(ids[0], model.representatives(ids[0], 2 * FACES_SHOWN))]
     refs = _face_refs(s, [f for sides in want.values() for _, fs in sides for f in fs])
     for q in found:
-        for pid, fids in want[q.id]:
+        for k, (pid, fids) in enumerate(want[q.id]):
             label = None if pid is None else _label(people.get(pid), pid)
             size = 0 if pid is None else model.sizes.get(pid, 0)
+            if q.split_faces is not None:
+                size = len(q.split_faces[k])
             q.sides.append(Side(pid, label, [refs[f] for f in fids if f in refs], size))
         if q.kind == IS_THIS:
             q.text = f"Is this {q.sides[1].label}?"
@@ -388,6 +448,8 @@ def still_open(library: Library, q: Question) -> bool:
             return False
         if kind == WHO:
             return people[0] is not None and people[0].name is None
+        if kind == SPLIT:
+            return True
         return not load_constraints(s).apart(ids[0], ids[1])
 
 
@@ -443,6 +505,50 @@ def people_distance(s: Session, embedder: str, a: int, b: int) -> float | None:
     return float(1.0 - sims.max())
 
 
+def check_answer(
+    qid: str, reply: str, name: object = None
+) -> tuple[str, str, list[int], str | None]:
+    """The one check of an answer, wherever it comes from (the CLI, the page, the
+    terminal): (question id as stored, reply, ids, checked name) or a UsageError.
+
+    The reply is yes, no or skip (y, n, s). A name answers only a "Who is this?",
+    and only with yes: "no" there means "leave them unnamed"; a name goes through
+    core.names.check_name."""
+    if not isinstance(reply, str):
+        raise UsageError(f"{reply!r} is not an answer: use yes, no, skip or notface.")
+    reply = reply.strip().lower()
+    reply = {"y": "yes", "n": "no", "s": "skip"}.get(reply, reply)
+    if reply not in ANSWERS:
+        raise UsageError(f"{reply[:40]!r} is not an answer: use yes, no, skip or notface.")
+    if not isinstance(qid, str):
+        raise UsageError(f'{qid!r} is not a question id; get one with "photogroup review --json".')
+    kind, ids = parse_question_id(qid)
+    if kind == SAME:
+        ids = sorted(ids)
+    stored = {SAME: "same", IS_THIS: "face", WHO: "who", SPLIT: "split"}[kind] + "".join(
+        f":{i}" for i in ids
+    )
+    if name is not None and kind != WHO:
+        raise UsageError(
+            f'A name answers only "Who is this?" (who:N); {stored} is answered with yes, no '
+            "or skip alone. To name the person, answer their who: question or run "
+            '"photogroup name PERSON NAME".'
+        )
+    if kind == WHO:
+        if name is not None and reply != "yes":
+            raise UsageError(
+                f'"{reply}" to "Who is this?" takes no name ("no" leaves the person unnamed, '
+                f'"skip" asks later). To name them: --answer {stored} yes --name NAME.'
+            )
+        if reply == "yes":
+            if name is None:
+                raise UsageError(
+                    f'Question {stored} ("Who is this?") is answered with --name NAME.'
+                )
+            name = check_name(name)
+    return stored, reply, ids, name if isinstance(name, str) else None
+
+
 def answer(
     library: Library,
     config: Config,
@@ -450,19 +556,24 @@ def answer(
     qid: str,
     reply: str,
     name: str | None = None,
+    face_id: int | None = None,
 ) -> AnswerResult:
     """Record the user's answer to question `qid`: 'yes', 'no' or 'skip' (a "Who is
-    this?" is answered with a name). Applies it at once and re-learns thresholds."""
-    reply = reply.strip().lower()
-    if reply in ("y", "n", "s"):
-        reply = {"y": "yes", "n": "no", "s": "skip"}[reply]
-    if reply not in ANSWERS:
-        raise UsageError(f"{reply!r} is not an answer: use yes, no or skip.")
-    kind, ids = parse_question_id(qid)
+    this?" is answered yes with a name), or 'notface': the question's face (`face_id`,
+    one of the faces shown, for the questions that show several) is a false detection.
+    Checked by `check_answer`; applied at once;
+    thresholds re-learnt. A skipped question may be answered later (the skip then
+    stops counting: see `superseded_by`)."""
+    qid, reply, ids, name = check_answer(qid, reply, name)
+    kind = parse_question_id(qid)[0]
     with library.session() as s:
-        if qid in _answered(s):
+        earlier = s.scalars(
+            select(Decision).where(Decision.question == qid, Decision.undone_at.is_(None))
+        ).all()
+        if earlier and (reply == "skip" or any(d.kind != DecisionKind.SKIP for d in earlier)):
             raise UsageError(
-                f'Question {qid} was answered already; "photogroup undo" takes an answer back.'
+                f"Question {qid} was answered already ({describe(s, earlier[-1])}, answer "
+                f'{earlier[-1].id}); "photogroup undo {earlier[-1].id}" takes it back.'
             )
         for pid in ids[1:] if kind == IS_THIS else ids:
             if s.get(Person, pid) is None:
@@ -472,7 +583,9 @@ def answer(
                 )
         if kind == IS_THIS and s.get(Face, ids[0]) is None:
             raise NotFoundError(f"Question {qid} is out of date: face {ids[0]} no longer exists.")
-    if reply == "skip" and not (kind == WHO and name):
+    if reply == "notface":
+        return _answer_not_a_face(library, qid, kind, ids, face_id)
+    if reply == "skip":
         with library.session() as s:
             d = record(s, DecisionKind.SKIP, question=qid, value="skip")
             s.flush()
@@ -481,8 +594,10 @@ def answer(
         result = _answer_face(library, embedder, qid, ids[0], ids[1], reply == "yes")
     elif kind == SAME:
         result = _answer_same(library, embedder, qid, ids[0], ids[1], reply == "yes")
+    elif kind == SPLIT:
+        result = _answer_split(library, embedder, qid, ids[0], reply == "yes")
     else:
-        result = _answer_who(library, qid, ids[0], reply, name)
+        result = _answer_who(library, qid, ids[0], name)
     with library.session() as s:
         result.thresholds = thresholds.learn(s, config, embedder)
     return result
@@ -558,22 +673,53 @@ def _answer_same(
         keep, other = (a, b)
         if (pb.name and not pa.name) or (not pa.name and counts[b] > counts[a]):
             keep, other = b, a
+        moving = _label(pa if other == a else pb, other)
     kept = merge_people(library, keep, other, distance=d, embedder=embedder, question=qid)
-    return AnswerResult(f"Merged person {other} into {_label(kept, kept.id)}.")
+    return AnswerResult(f"Merged {moving} into {_label(kept, kept.id)}.")
 
 
-def _answer_who(
-    library: Library, qid: str, person_id: int, reply: str, name: str | None
+def _answer_not_a_face(
+    library: Library, qid: str, kind: str, ids: list[int], face_id: int | None
 ) -> AnswerResult:
-    if not name:
-        if reply == "no":
-            with library.session() as s:
-                dec = record(s, DecisionKind.SKIP, question=qid, value="no name")
-                s.flush()
-                return AnswerResult("Left unnamed.", [dec.id])
-        raise UsageError(f'Question {qid} ("Who is this?") is answered with --name NAME.')
+    from .edits import mark_not_faces
+
+    face = face_id if face_id is not None else (ids[0] if kind == IS_THIS else None)
+    if face is None:
+        raise UsageError(
+            f"Question {qid} shows several faces: say which one is not a face (--face F)."
+        )
+    # "Is this X?" about that face is settled; other questions still stand.
+    settled = {"question": qid} if kind == IS_THIS and face == ids[0] else {}
+    message, did = mark_not_faces(library, [face], **settled)
+    return AnswerResult(message, [did])
+
+
+def _answer_split(
+    library: Library, embedder: str, qid: str, person_id: int, one: bool
+) -> AnswerResult:
+    from .edits import split_person
+
+    if one:
+        with library.session() as s:
+            dec = record(s, DecisionKind.SKIP, question=qid, value="one person")
+            s.flush()
+            label = _label(s.get(Person, person_id), person_id)
+            return AnswerResult(f"{label} is one person.", [dec.id])
+    message, did = split_person(library, embedder, person_id, question=qid)
+    return AnswerResult(message, [did])
+
+
+def _answer_who(library: Library, qid: str, person_id: int, name: str | None) -> AnswerResult:
+    """A name answers "Who is this?"; no name (the reply "no") leaves them unnamed."""
+    if name is None:
+        with library.session() as s:
+            dec = record(s, DecisionKind.SKIP, question=qid, value="no name")
+            s.flush()
+            return AnswerResult(
+                f"{_label(s.get(Person, person_id), person_id)} is left unnamed.", [dec.id]
+            )
     with library.session() as s:
-        other = s.scalar(select(Person).where(Person.name == name.strip()))
+        other = named(s, name)
         other_id = None if other is None or other.id == person_id else other.id
     if other_id is not None:
         # The name is someone's already: the user says these are the same person.
@@ -598,21 +744,165 @@ def remove_face(library: Library, config: Config, embedder: str, face_id: int) -
 
 # --- undo ------------------------------------------------------------------------------
 
+_FACE_KINDS = (DecisionKind.FACE_IS_PERSON, DecisionKind.FACE_NOT_PERSON)
+
+
+def superseded_by(s: Session, dec: Decision) -> Decision | None:
+    """The newest answer still in effect that came after `dec` and rests on what `dec`
+    did; None when `dec` can be undone exactly. The one definition, by kind:
+
+    - a face answer (confirm, reject, enroll): a newer answer about the same face;
+    - a name, or a hide: a newer name (hide) of the same person, or a newer merge
+      that kept or took in that person;
+    - a merge: any newer answer about the person it kept (its faces, its name, its
+      visibility, another merge, "different people");
+    - a skip (or "leave unnamed"): a newer answer to the same question;
+    - "different people": nothing; it only forbids a merge of the two, and none can
+      have followed while it held.
+
+    (A merge rewrites the person of the answers about the person it takes in, so "the
+    same person" here is the person an answer speaks of now.)"""
+    kind = DecisionKind(dec.kind)
+    newer = select(Decision).where(Decision.id > dec.id, Decision.undone_at.is_(None))
+    about = (Decision.person_id == dec.person_id) | (Decision.other_person_id == dec.person_id)
+    if kind in _FACE_KINDS:
+        if dec.face_id is None:
+            return None
+        query = newer.where(Decision.face_id == dec.face_id, Decision.kind.in_(_FACE_KINDS))
+    elif kind in (DecisionKind.NAME, DecisionKind.HIDE):
+        if dec.person_id is None:
+            return None
+        query = newer.where(
+            ((Decision.kind == kind) & (Decision.person_id == dec.person_id))
+            | ((Decision.kind == DecisionKind.SAME_PERSON) & about)
+        )
+    elif kind == DecisionKind.SAME_PERSON:
+        if dec.person_id is None:
+            return None
+        query = newer.where(about)
+    elif kind == DecisionKind.SKIP:
+        if dec.question is None:
+            return None
+        query = newer.where(Decision.question == dec.question)
+    elif kind == DecisionKind.SPLIT:
+        # any newer answer about either side, or a newer edit that moved faces
+        sides = [p for p in (dec.person_id, dec.other_person_id) if p is not None]
+        query = newer.where(
+            Decision.person_id.in_(sides)
+            | Decision.other_person_id.in_(sides)
+            | Decision.kind.in_([DecisionKind.MOVE_FACES, DecisionKind.SPLIT])
+        )
+    elif kind == DecisionKind.MOVE_FACES:
+        faces = [int(f) for f, _p, _o in (dec.details or {}).get("previous", [])]
+        query = newer.where(
+            Decision.face_id.in_(faces)
+            | Decision.kind.in_([DecisionKind.MOVE_FACES, DecisionKind.SPLIT])
+            | ((Decision.kind == DecisionKind.SAME_PERSON) & about)
+        )
+    else:  # "different people", "not a face": they only forbid
+        return None
+    return s.scalar(query.order_by(Decision.id.desc()).limit(1))
+
+
+def _person_label(s: Session, pid: int | None) -> str:
+    if pid is None:
+        return "a removed person"
+    return _label(s.get(Person, pid), pid)
+
+
+def _quoted(name: str | None) -> str:
+    return "unnamed" if name is None else f'"{name}"'
+
+
+def describe(s: Session, dec: Decision) -> str:
+    """An answer in words, with the names of the people it speaks of as they are now:
+    'named Person 42 "Ann" (was unnamed)', 'confirmed face 267 as Ann'."""
+    kind, details = DecisionKind(dec.kind), dec.details or {}
+    who = _person_label(s, dec.person_id)
+    if kind == DecisionKind.FACE_IS_PERSON:
+        if dec.value == "enrolled":
+            return f"enrolled face {dec.face_id} as {who}"
+        return f"confirmed face {dec.face_id} as {who}"
+    if kind == DecisionKind.FACE_NOT_PERSON:
+        return f"said face {dec.face_id} is not {who}"
+    if kind == DecisionKind.SAME_PERSON:
+        other = details.get("other_name") or f"Person {details.get('other_id', '?')}"
+        return f"merged {other} into {who}"
+    if kind == DecisionKind.DIFFERENT_PEOPLE:
+        return f"said {who} and {_person_label(s, dec.other_person_id)} are different people"
+    if kind == DecisionKind.NAME:
+        previous = details.get("previous")
+        if dec.value is None:
+            return f"removed the name {_quoted(previous)} of Person {dec.person_id}"
+        return f"named Person {dec.person_id} {_quoted(dec.value)} (was {_quoted(previous)})"
+    if kind == DecisionKind.HIDE:
+        return f"{'hid' if dec.value == 'hide' else 'showed'} {who}"
+    if kind == DecisionKind.SPLIT:
+        n = len(details.get("faces", []))
+        return f"split {who}: {n} face{'s' if n != 1 else ''} became {_person_label(s, dec.other_person_id)}"
+    if kind == DecisionKind.MOVE_FACES:
+        n = len(details.get("previous", []))
+        where = who if dec.person_id is not None else "no one"
+        return f"moved {n} face{'s' if n != 1 else ''} to {where}"
+    if kind == DecisionKind.NOT_A_FACE:
+        return f"said detection {dec.face_id} is not a face"
+    if kind == DecisionKind.SKIP and dec.question:
+        try:
+            qkind, ids = parse_question_id(dec.question)
+        except UsageError:
+            return f"skipped question {dec.question}"
+        if qkind == WHO:
+            if dec.value == "no name":
+                return f"left {_person_label(s, ids[0])} unnamed"
+            return f'skipped "Who is this?" for {_person_label(s, ids[0])}'
+        if qkind == IS_THIS:
+            return f'skipped "Is this {_person_label(s, ids[1])}?" for face {ids[0]}'
+        if qkind == SPLIT:
+            if dec.value == "one person":
+                return f"said {_person_label(s, ids[0])} is one person"
+            return f'skipped "Is this one person?" for {_person_label(s, ids[0])}'
+        return (
+            f'skipped "Same person?" for {_person_label(s, ids[0])} and {_person_label(s, ids[1])}'
+        )
+    return f"{dec.kind} {dec.question or ''}".strip()
+
 
 def undo(
     library: Library, config: Config, embedder: str | None, decision_id: int | None = None
 ) -> str:
-    """Take back the newest answer (or `decision_id`): its effect is reversed and it
-    stops counting for grouping and thresholds; it stays in the history as undone."""
+    """Take back the newest answer (or answer `decision_id`): its effect is reversed and
+    it stops counting for grouping and thresholds; it stays in the history as undone.
+    An older answer that a newer one rests on (`superseded_by`) is refused, naming
+    the newer one: undoing it would destroy what the newer answer did."""
     with library.session() as s:
-        query = select(Decision).where(Decision.undone_at.is_(None))
-        if decision_id is not None:
-            query = query.where(Decision.id == decision_id)
-        dec = s.scalar(query.order_by(Decision.id.desc()).limit(1))
-        if dec is None:
-            if decision_id is not None:
-                raise NotFoundError(f"No answer {decision_id} to undo (or it was undone already).")
-            raise UsageError("Nothing to undo.")
+        if decision_id is None:
+            dec = s.scalar(
+                select(Decision)
+                .where(Decision.undone_at.is_(None))
+                .order_by(Decision.id.desc())
+                .limit(1)
+            )
+            if dec is None:
+                raise UsageError("Nothing to undo.")
+        else:
+            dec = s.get(Decision, decision_id) if 0 < decision_id <= MAX_ID else None
+            if dec is None:
+                raise NotFoundError(
+                    f'There is no answer {decision_id}. "photogroup undo --list" shows the '
+                    "answers you can undo, with their numbers."
+                )
+            if dec.undone_at is not None:
+                raise UsageError(
+                    f"Answer {dec.id} ({describe(s, dec)}) was undone already, on "
+                    f"{dec.undone_at:%Y-%m-%d %H:%M}."
+                )
+            newer = superseded_by(s, dec)
+            if newer is not None:
+                raise UsageError(
+                    f"Cannot undo answer {dec.id} ({describe(s, dec)}): answer {newer.id} "
+                    f"({describe(s, newer)}) came after it and rests on it. Undo {newer.id} "
+                    'first, or keep both ("photogroup undo --list" shows them).'
+                )
         message = _reverse(s, dec)
         dec.undone_at = _now()
         if embedder is not None:
@@ -621,14 +911,18 @@ def undo(
 
 
 def _reverse(s: Session, dec: Decision) -> str:
+    """Put back what `dec` changed; returns what was undone, in words."""
     kind, details = DecisionKind(dec.kind), dec.details or {}
-    if kind in (DecisionKind.FACE_IS_PERSON, DecisionKind.FACE_NOT_PERSON):
+    what = describe(s, dec)
+    if kind in _FACE_KINDS:
         previous = details.get("previous")
         current = s.get(Assignment, dec.face_id) if dec.face_id is not None else None
         touched = {p for p in (dec.person_id, current.person_id if current else None) if p}
+        who = _person_label(s, dec.person_id)
         if kind == DecisionKind.FACE_IS_PERSON and current is not None:
             s.delete(current)
             current = None
+        restored = None
         if previous and current is None and s.get(Person, previous["person"]) is not None:
             s.flush()
             s.add(
@@ -636,37 +930,59 @@ def _reverse(s: Session, dec: Decision) -> str:
                     face_id=dec.face_id, person_id=previous["person"], origin=previous["origin"]
                 )
             )
-            touched.add(previous["person"])
+            restored = previous["person"]
+            touched.add(restored)
         refresh_people_stats(sqlite_connection(s), touched)
-        verb = "is" if kind == DecisionKind.FACE_IS_PERSON else "is not"
-        return f"Undone: face {dec.face_id} {verb} person {dec.person_id}."
+        if kind == DecisionKind.FACE_IS_PERSON:
+            role = "a reference face of" if dec.value == "enrolled" else "confirmed as"
+            where = (
+                f"it is with {_person_label(s, restored)} again"
+                if restored is not None
+                else "it belongs to no one until the next grouping"
+            )
+            return f"Undone: face {dec.face_id} is no longer {role} {who}; {where}."
+        back = f"; it is back with {who}" if restored is not None else ""
+        return f"Undone: face {dec.face_id} may be {who} again{back}."
     if kind == DecisionKind.SAME_PERSON:
         return _unmerge(s, dec, details)
+    if kind in (DecisionKind.SPLIT, DecisionKind.MOVE_FACES, DecisionKind.NOT_A_FACE):
+        from .edits import undo_edit
+
+        return undo_edit(s, dec)
     if kind == DecisionKind.NAME:
         person = s.get(Person, dec.person_id) if dec.person_id else None
+        previous_name = details.get("previous")
         if person is not None:
-            previous_name = details.get("previous")
-            if previous_name and s.scalar(select(Person).where(Person.name == previous_name)):
-                raise UsageError(
-                    f'Cannot undo: the name "{previous_name}" now belongs to someone else.'
-                )
+            if previous_name:
+                holder = named(s, previous_name)
+                if holder is not None and holder.id != person.id:
+                    raise UsageError(
+                        f'Cannot undo answer {dec.id} ({what}): the name "{previous_name}" '
+                        f"now belongs to person {holder.id}."
+                    )
             person.name = previous_name
-        return f"Undone: the name of person {dec.person_id}."
+        return f"Undone: {what}. Person {dec.person_id} is {_quoted(previous_name)} again."
     if kind == DecisionKind.HIDE:
         person = s.get(Person, dec.person_id) if dec.person_id else None
         if person is not None:
             person.hidden = bool(details.get("previous", dec.value != "hide"))
-        return f"Undone: hiding person {dec.person_id}."
+            state = "hidden" if person.hidden else "shown"
+            return f"Undone: {what}; {_label(person, person.id)} is {state} again."
+        return f"Undone: {what}."
     if kind == DecisionKind.DIFFERENT_PEOPLE:
-        return f"Undone: people {dec.person_id} and {dec.other_person_id} are different."
-    return f"Undone: {dec.question or dec.kind}."
+        return f"Undone: {what}; they may be merged again."
+    return f"Undone: {what}; the question can be asked again."
 
 
 def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
     keep = s.get(Person, dec.person_id) if dec.person_id else None
     other_id = details.get("other_id")
     if keep is None or other_id is None:
-        raise UsageError("Cannot undo this merge: the person it kept no longer exists.")
+        raise UsageError(
+            f"Cannot undo answer {dec.id} ({describe(s, dec)}): the person it kept no "
+            "longer exists."
+        )
+    what = describe(s, dec)
     restored = Person(id=other_id) if s.get(Person, other_id) is None else Person()
     restored.hidden = bool(details.get("other_hidden"))
     s.add(restored)
@@ -676,6 +992,7 @@ def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
         s.flush()
     restored.name = details.get("other_name")
     faces = [int(f) for f in details.get("faces", [])]
+    moved = 0
     for start in range(0, len(faces), 500):
         for a in s.scalars(
             select(Assignment).where(
@@ -684,6 +1001,7 @@ def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
             )
         ):
             a.person_id = restored.id
+            moved += 1
     for did in details.get("decisions_person", []):
         d = s.get(Decision, did)
         if d is not None and d.person_id == keep.id:
@@ -693,9 +1011,55 @@ def _unmerge(s: Session, dec: Decision, details: dict[str, Any]) -> str:
         if d is not None and d.other_person_id == keep.id:
             d.other_person_id = restored.id
     refresh_people_stats(sqlite_connection(s), [keep.id, restored.id])
-    return f"Undone: the merge of person {restored.id} into {_label(keep, keep.id)}."
+    return (
+        f"Undone: {what}; {_label(restored, restored.id)} ({moved} faces) is a separate "
+        f"person again, and {_label(keep, keep.id)} is as before."
+    )
 
 
-def history(library: Library, limit: int = 20) -> list[Decision]:
+@dataclass
+class HistoryRow:
+    """An answer as `undo --list` shows it: the number `undo N` takes, in words."""
+
+    id: int
+    kind: str
+    description: str
+    created: datetime
+    question: str | None
+    superseded_by: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "description": self.description,
+            "created": self.created.isoformat(timespec="seconds"),
+            "question": self.question,
+            "superseded_by": self.superseded_by,
+        }
+
+
+def history(library: Library, limit: int = 20) -> list[HistoryRow]:
+    """The newest answers still in effect (those `undo` can take back), newest first;
+    `superseded_by` names the newer answer to undo first, if any."""
     with library.new_session() as s:
-        return list(s.scalars(select(Decision).order_by(Decision.id.desc()).limit(limit)))
+        rows = s.scalars(
+            select(Decision)
+            .where(Decision.undone_at.is_(None))
+            .order_by(Decision.id.desc())
+            .limit(limit)
+        ).all()
+        out = []
+        for d in rows:
+            newer = superseded_by(s, d)
+            out.append(
+                HistoryRow(
+                    d.id,
+                    d.kind,
+                    describe(s, d),
+                    d.created_at,
+                    d.question,
+                    None if newer is None else newer.id,
+                )
+            )
+        return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +48,8 @@ from ..db.models import (
 )
 from ..db.stats import refresh_people_stats
 from .faces import FaceAnalyser, FaceData
+from .identify import unmark_references
+from .models import ModelSource, ReadyModels
 from .xmp import XmpSummary
 
 
@@ -143,22 +145,31 @@ def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, flo
 
 
 class Scanner:
-    """Runs one scan of a library. Models are used through their interfaces only."""
+    """Runs one scan of a library. Models are used through their interfaces only, and
+    built only when a photo needs detection or embedding: give either the models, or
+    `models`, a source that names them now and builds them on demand."""
 
     def __init__(
         self,
         library: Library,
         config: Config,
-        detector: Detector,
-        embedder: Embedder,
+        detector: Detector | None = None,
+        embedder: Embedder | None = None,
         progress: Progress | None = None,
         prefetch: int = 8,
+        *,
+        models: ModelSource | None = None,
     ) -> None:
+        if models is None:
+            if detector is None or embedder is None:
+                raise TypeError("Scanner needs a detector and an embedder, or models")
+            models = ReadyModels(detector, embedder)
         self.library = library
         self.config = config
-        self.detector = detector
-        self.embedder = embedder
-        self.faces = FaceAnalyser(config, detector, embedder)
+        self.models = models
+        self.detector_id = models.detector_id
+        self.embedder_id = models.embedder_id
+        self._analyser: FaceAnalyser | None = None
         self.progress: Progress = progress or NullProgress()
         self.prefetch = max(prefetch, config.scan.workers * 2)
         self.summary = ScanSummary()
@@ -167,6 +178,32 @@ class Scanner:
         self.xmp: XmpSummary | None = None
 
     # -- public ----------------------------------------------------------------
+
+    @property
+    def faces(self) -> FaceAnalyser:
+        """The face analyser, with its models built."""
+        return self._analyser or self._load_models()
+
+    def _load_models(self) -> FaceAnalyser:
+        """Build the models (once; in the main thread, so that loading is a phase of
+        the progress display, and a model that cannot be built stops the scan instead
+        of failing every photo)."""
+        if self._analyser is None:
+            waiting = not self.models.loaded
+            if waiting:
+                self.progress.pause("loading models")
+            try:
+                detector, embedder = self.models.load()
+            finally:
+                if waiting:
+                    self.progress.pause(None)
+            if (detector.id, embedder.id) != (self.detector_id, self.embedder_id):
+                raise RuntimeError(
+                    f"the models built ({detector.id}, {embedder.id}) are not the ones named "
+                    f"({self.detector_id}, {self.embedder_id})"
+                )
+            self._analyser = FaceAnalyser(self.config, detector, embedder)
+        return self._analyser
 
     def run(
         self, roots: Iterable[Path], *, prune: bool = False, retry_errors: bool = False
@@ -181,6 +218,7 @@ class Scanner:
             present = self._present_roots(roots)
             entries = self._walk(present)
             items, gone = self._classify(entries, present, prune, retry_errors)
+            unmark_references(self.library, {e.path for e in entries})
             self._gone_by_hash = {}
             for known in gone:
                 if known.content_hash:
@@ -208,8 +246,8 @@ class Scanner:
         with self.library.session() as s:
             run = ScanRun(
                 roots=[display_path(str(r)) for r in roots],
-                embedder=self.embedder.id,
-                detector=self.detector.id,
+                embedder=self.embedder_id,
+                detector=self.detector_id,
                 pid=os.getpid(),
             )
             s.add(run)
@@ -357,7 +395,8 @@ class Scanner:
         except ImageError as exc:
             return _Result(item, content_hash=digest, error=exc)
         result = _Result(item, content_hash=digest, decoded=decoded)
-        self._find_faces(result)
+        if self._analyser is not None:  # else the main thread builds the models first
+            self._find_faces(result)
         return result
 
     def _find_faces(self, result: _Result) -> None:
@@ -448,12 +487,18 @@ class Scanner:
             return None
         self.summary.decoded += 1
         if result.faces is None and result.detect_error is None:
-            self._find_faces(result)  # decoded here: the second copy of a moved photo
+            # Decoded before the models were built, or here (the second copy of a
+            # moved photo): detected in this thread.
+            self._load_models()
+            self._find_faces(result)
         if result.faces is None:
             result.error = result.detect_error
             self._record_failure(result)
             self.progress.advance(1)
             return None
+        # The bar moves when a photo's faces are found; they are embedded and
+        # written with their batch.
+        self.progress.advance(1, faces=len(result.faces))
         return _PendingPhoto(result, result.faces)
 
     # -- stage 3: embed and write ----------------------------------------------
@@ -482,7 +527,6 @@ class Scanner:
                 self.summary.new += 1
             else:
                 self.summary.changed += 1
-            self.progress.advance(1, faces=n)
 
     def _write_photo(self, s: Session, pending: _PendingPhoto) -> None:
         result = pending.result
@@ -505,7 +549,7 @@ class Scanner:
         photo.status = PhotoStatus.OK
         photo.error = None
         photo.missing_since = None
-        photo.detector = self.detector.id
+        photo.detector = self.detector_id
         photo.indexed_at = _now()
         s.flush()
         old_faces = list(s.scalars(select(Face).where(Face.photo_id == photo.id)))
@@ -532,7 +576,7 @@ class Scanner:
             s.add(
                 Embedding(
                     face_id=face.id,
-                    embedder=self.embedder.id,
+                    embedder=self.embedder_id,
                     dim=int(fd.vector.shape[0]),
                     vector=np.asarray(fd.vector, dtype="<f4").tobytes(),
                 )
@@ -646,7 +690,7 @@ class Scanner:
     def _reembed(self) -> None:
         """Faces without a vector of the configured embedder get one, and faces without
         quality signals get them, from their stored landmarks (no detection)."""
-        eid = self.embedder.id
+        eid = self.embedder_id
         with self.library.session() as s:
             have = select(Embedding.face_id).where(Embedding.embedder == eid)
             rows = s.execute(
@@ -660,6 +704,7 @@ class Scanner:
             ).all()
         if not rows:
             return
+        self._load_models()
         by_photo: dict[int, tuple[str, list[tuple[Face, bool]]]] = {}
         for face, embedded, photo_id, path in rows:
             by_photo.setdefault(photo_id, (path, []))[1].append((face, bool(embedded)))
@@ -722,7 +767,7 @@ class Scanner:
                 s.add(
                     Embedding(
                         face_id=face_id,
-                        embedder=self.embedder.id,
+                        embedder=self.embedder_id,
                         dim=int(vec.shape[0]),
                         vector=np.asarray(vec, dtype="<f4").tobytes(),
                     )
@@ -759,6 +804,3 @@ class Scanner:
             if sm.new or sm.changed or sm.moved or sm.missing or sm.reappeared or sm.failed:
                 # Faces came, went or changed photos: people's figures follow.
                 refresh_people_stats(sqlite_connection(s))
-
-
-ModelFactory = Callable[[], tuple[Detector, Embedder]]

@@ -33,7 +33,9 @@ def _run_json(run: ScanRun) -> dict[str, Any]:
 def library_status(library: Library) -> dict[str, Any]:
     with library.new_session() as s:
         photos = dict(s.execute(select(Photo.status, func.count()).group_by(Photo.status)).all())
-        last = s.scalars(select(ScanRun).order_by(ScanRun.id.desc()).limit(1)).first()
+        last = s.scalars(
+            select(ScanRun).where(ScanRun.kind == "scan").order_by(ScanRun.id.desc()).limit(1)
+        ).first()
         return {
             "library": str(library.path),
             "photos": {str(k): v for k, v in photos.items()},

@@ -191,7 +191,9 @@ def read_regions(
         return summary
     with library.new_session() as s:
         with_rows = set(s.scalars(select(XmpRegion.photo_id).distinct()))
-    progress.start("reading XMP face regions", len(todo))
+    shown = len(todo) > _BATCH  # a phase of its own only when it takes a while
+    if shown:
+        progress.start("reading XMP face regions", len(todo))
     with ThreadPoolExecutor(config.scan.workers, thread_name_prefix="xmp") as pool:
         for start in range(0, len(todo), _BATCH):
             chunk = todo[start : start + _BATCH]
@@ -220,7 +222,8 @@ def read_regions(
                         },
                     )
                 )
-            progress.advance(len(chunk))
+            if shown:
+                progress.advance(len(chunk))
     return summary
 
 

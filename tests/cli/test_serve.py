@@ -39,3 +39,37 @@ def test_serve_starts_schedules_and_stops(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
     assert not (tmp_path / "library.db.serve.json").exists()
+
+
+def test_serve_logs_its_scans_and_status_sees_it(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[library]\nroots = ["{photos}"]\n[serve]\nscan_every_minutes = 720.0\n'
+        "scan_on_start = true\n"
+    )
+    db = tmp_path / "library.db"
+    base = [sys.executable, "-m", "photogroup", "--config", str(cfg), "--library", str(db)]
+    proc = subprocess.Popen(
+        [*base, "serve"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert "serving" in proc.stdout.readline()
+        started = proc.stderr.readline()
+        finished = proc.stderr.readline()
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Scan of .*photos started", started)
+        assert "Scan finished: ok: 0 photos seen" in finished, finished
+        status = subprocess.run(
+            [*base, "status", "--json"], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        service = json.loads(status.stdout)["service"]
+        assert service["pid"] == proc.pid and service["runs"] == 1
+        # where identify, compare and draw find the warm models: for its owner only
+        endpoint = tmp_path / "library.db.serve-api.json"
+        assert endpoint.stat().st_mode & 0o777 == 0o600
+        assert json.loads(endpoint.read_text())["pid"] == proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)  # as systemd stops it
+        proc.wait(timeout=20)
+    assert proc.returncode == 0 and not endpoint.exists()

@@ -162,6 +162,114 @@ def test_large_cluster_recut_on_a_sample(monkeypatch: pytest.MonkeyPatch) -> Non
     assert_same_grouping(y, FaceClusterer().fit(X).labels_)
 
 
+def at_distance(u: np.ndarray, d: float, rng: np.random.Generator) -> np.ndarray:
+    """A unit vector at cosine distance `d` from the unit vector `u`."""
+    w = rng.standard_normal(DIM)
+    w = unit(w - (w @ u) * u)
+    return unit((1 - d) * u + np.sqrt(1 - (1 - d) ** 2) * w)
+
+
+def test_two_single_faces_need_to_be_closer_than_two_big_parts() -> None:
+    # The re-cut's threshold grows with the faces two parts hold together: two
+    # lone faces at 0.4 (a stranger pair in a library of people seen once) are not
+    # a person at the default pair_distance 0.3, but are with a flat 0.65 cut.
+    rng = np.random.default_rng(31)
+    away = strangers(20, rng)
+    u = away[0]
+    pair = np.stack([u, at_distance(u, 0.4, rng)])
+    X = np.concatenate([pair, away[1:]])
+    assert list(FaceClusterer().fit(X).labels_[:2]) == [-1, -1]
+    assert len(set(FaceClusterer(pair_distance=None).fit(X).labels_[:2]) - {-1}) == 1
+    close = np.concatenate([np.stack([u, at_distance(u, 0.2, rng)]), away[1:]])
+    labels = FaceClusterer().fit(close).labels_
+    assert labels[0] == labels[1] >= 0
+    # Two parts of 8 faces each, about 0.5 apart on average (a spread person, kept
+    # together by HDBSCAN with a large epsilon): one person at the defaults, two at
+    # a flat cut at 0.45.
+    a = unit(rng.standard_normal(DIM))
+    b = at_distance(a, 0.45, rng)
+    X = np.concatenate([unit(v + 0.025 * rng.standard_normal((8, DIM))) for v in (a, b)])
+    eps = {"cluster_selection_epsilon": 1.0}
+    assert len(set(FaceClusterer(**eps).fit(X).labels_)) == 1
+    split = FaceClusterer(max_distance=0.45, pair_distance=None, **eps).fit(X).labels_
+    assert len(set(split[:8])) == 1 and set(split[:8]).isdisjoint(split[8:])
+
+
+def two_in_one(labels: np.ndarray, groups: np.ndarray) -> int:
+    """Clusters holding two faces of one group (photo)."""
+    return sum(
+        len(labels[labels == c]) != len(set(groups[labels == c])) for c in set(labels) - {-1}
+    )
+
+
+def test_faces_of_one_photo_are_never_one_person() -> None:
+    # Twins A and B (drawn around one centre, indistinguishable by distance) in 12
+    # photos together, plus C alone. Without photos they are one cluster; with the
+    # photos as cannot-link groups no cluster holds two faces of a photo.
+    rng = np.random.default_rng(21)
+    twins, c = unit(rng.standard_normal((2, DIM)))
+    X = np.concatenate(
+        [unit(v + 0.03 * rng.standard_normal((n, DIM))) for v, n in ((twins, 24), (c, 8))]
+    )
+    photo = np.concatenate([np.repeat(np.arange(12), 2), 100 + np.arange(8)])
+    merged = FaceClusterer().fit(X).labels_
+    assert len(set(merged[:24])) == 1 and two_in_one(merged, photo) == 1
+    model = FaceClusterer().fit(X, groups=photo)
+    assert two_in_one(model.labels_, photo) == 0
+    assert len(set(model.labels_[:24]) - {-1}) >= 2  # the twins are split, not dropped
+    c_label = model.labels_[24]
+    assert c_label >= 0 and set(model.labels_[24:]) == {c_label}
+    assert c_label not in model.labels_[:24]
+    # Photo ids may be any integers or strings.
+    names = np.array([f"IMG_{g}.jpg" for g in photo])
+    assert np.array_equal(FaceClusterer().fit(X, groups=names).labels_, model.labels_)
+    assert np.array_equal(FaceClusterer().fit_predict(X, groups=photo), model.labels_)
+
+
+def test_a_stranger_beside_a_person_does_not_split_the_person() -> None:
+    # 20 photos of A; in three of them a stranger stands beside A whose face is
+    # close to A's (a look-alike, or a bad detection). The strangers must not end in
+    # A's cluster, and A must stay one person.
+    rng = np.random.default_rng(22)
+    a = unit(rng.standard_normal(DIM))
+    A = unit(a + 0.04 * rng.standard_normal((20, DIM)))
+    near = unit(a + 0.06 * rng.standard_normal((3, DIM)))
+    X = np.concatenate([A, near])
+    photo = np.r_[np.arange(20), [0, 5, 9]]
+    assert two_in_one(FaceClusterer().fit(X).labels_, photo) == 1  # without the photos
+    labels = FaceClusterer().fit(X, groups=photo).labels_
+    assert two_in_one(labels, photo) == 0
+    assert len(set(labels[:20])) == 1 and labels[0] >= 0
+    # Only faces of the three shared photos may have been left out of A.
+    assert np.sum(labels[:20] == labels[1]) >= 17
+
+
+def test_photo_groups_hold_on_the_sampled_recut(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Clusters above LINKAGE_SAMPLE faces are re-cut on a sample; faces of a
+    # sampled-out photo must still not share a cluster.
+    monkeypatch.setattr(cluster, "LINKAGE_SAMPLE", 20)
+    rng = np.random.default_rng(23)
+    X = unit(unit(rng.standard_normal(DIM)) + 0.03 * rng.standard_normal((60, DIM)))
+    photo = np.arange(60) // 2
+    labels = FaceClusterer().fit(X, groups=photo).labels_
+    assert two_in_one(labels, photo) == 0
+    assert np.sum(labels >= 0) >= 30
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ([1, 2], r"one value per face \(4\), got shape \(2,\)"),
+        ([0.5, 1.0, 2.0, 3.0], "integers or strings"),
+        ("photo", "one value per face"),
+    ],
+)
+def test_bad_groups_are_refused(groups: object, message: str) -> None:
+    X, _ = blobs([2, 2])
+    with pytest.raises(ValueError, match=message):
+        FaceClusterer().fit(X, groups=groups)
+
+
 @pytest.mark.parametrize(
     ("X", "message"),
     [
@@ -191,6 +299,8 @@ def test_bad_input_is_refused(X: object, message: str) -> None:
         ({"cluster_selection_epsilon": -0.1}, "got -0.1"),
         ({"max_distance": 3.0}, "max_distance .* got 3.0"),
         ({"max_distance": "far"}, "got 'far'"),
+        ({"pair_distance": -0.1}, "pair_distance .* got -0.1"),
+        ({"full_size": 2}, "full_size .* got 2"),
         ({"pca_components": 0}, "pca_components .* got 0"),
         ({"n_neighbors": 0}, "n_neighbors .* got 0"),
         ({"n_jobs": 0}, "n_jobs .* got 0"),

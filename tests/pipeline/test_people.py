@@ -197,6 +197,7 @@ def test_new_faces_join_the_nearest_person_when_close(library, config, grouped, 
     near = add_faces(library, blob(rng, centres[0], 2))
     far = add_faces(library, blob(rng, centres[3], 1))
     config.people.regroup_after = 1000
+    config.people.regroup_growth = 10.0  # no regrouping: incremental assignment alone
     summary = assign_new_faces(library, config, EMB)
     assert (summary.candidates, summary.assigned) == (3, 2)
     assert people_of(library, near) == [pa, pa] and people_of(library, far) == [None]

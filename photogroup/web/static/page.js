@@ -1,0 +1,309 @@
+"use strict";
+// The review page: questions, people, photos. Served as a file (the page's
+// Content-Security-Policy allows no inline script or style).
+const CSRF = document.querySelector('meta[name=csrf]').content;
+const $ = (sel, root = document) => root.querySelector(sel);
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const kid of kids) e.append(kid);
+  return e;
+};
+let current = null;
+let currentPerson = null;
+
+async function api(path, body) {
+  const opts = body === undefined ? {} : {
+    method: "POST", body: JSON.stringify(body),
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": CSRF},
+  };
+  let r;
+  try { r = await fetch(path, opts); } catch (e) {
+    throw new Error("The photogroup server does not answer: is it still running?");
+  }
+  const data = await r.json();
+  if (!r.ok) throw new Error(data.error || r.statusText);
+  return data;
+}
+
+// The status line: a message, with an Undo button right there after a change.
+function say(text, {undoable = false, error = false} = {}) {
+  const box = $("#status");
+  box.classList.toggle("error", error);
+  box.replaceChildren(el("span", {id: "status-text"}, text));
+  if (undoable) box.append(el("button", {id: "undo-inline", onclick: undo}, "Undo"));
+}
+const fail = e => say(e.message, {error: true});
+
+// Dates as people say them: "today 14:05", "yesterday 09:10", "3 Mar 2024, 18:30".
+function human(iso, withTime = true) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return iso;
+  const time = d.toLocaleTimeString(undefined, {hour: "2-digit", minute: "2-digit"});
+  const day = new Date(d); day.setHours(0, 0, 0, 0);
+  const today = new Date(); today.setHours(0, 0, 0, 0);
+  const days = Math.round((day - today) / 86400000);
+  const words = {"-1": "yesterday", "0": "today", "1": "tomorrow"}[days];
+  if (words) return withTime ? `${words} ${time}` : words;
+  const date = d.toLocaleDateString(undefined, {day: "numeric", month: "short", year: "numeric"});
+  return withTime ? `${date}, ${time}` : date;
+}
+const fileName = path => path.split(/[\\/]/).pop();
+
+// --- the photo viewer: a face's photo with the face marked --------------------------
+
+function faceImg(f, size = 128) {
+  const img = el("img", {src: `/face/${f.face_id}.jpg?size=${size}`, alt: `face ${f.face_id}`,
+                         "data-face": f.face_id, title: "Show this face in its photo"});
+  img.addEventListener("click", () => showFace(f.face_id));
+  return img;
+}
+function openViewer(src, caption) {
+  const img = $("#viewer-img");
+  $("#face-box").hidden = true;
+  img.removeAttribute("src");
+  img.src = src;
+  $("#viewer-caption").textContent = caption;
+  $("#overlay").hidden = false;
+}
+async function showFace(faceId) {
+  let f;
+  try { f = await api(`/api/faces/${faceId}`); } catch (e) { fail(e); return; }
+  openViewer(`/photo/${f.photo_id}.jpg`, [fileName(f.path), human(f.taken, false)].filter(Boolean).join(" · "));
+  const box = $("#face-box");
+  box.dataset.face = faceId;
+  if (!f.width || !f.height) return;  // size unknown: the photo alone
+  const [x, y, w, h] = f.box;
+  box.style.left = `${100 * x / f.width}%`;
+  box.style.top = `${100 * y / f.height}%`;
+  box.style.width = `${100 * w / f.width}%`;
+  box.style.height = `${100 * h / f.height}%`;
+  box.hidden = false;
+}
+function showPhoto(p) {
+  openViewer(`/photo/${p.id}.jpg`, [fileName(p.path), human(p.taken, false)].filter(Boolean).join(" · "));
+}
+function closeViewer() { $("#overlay").hidden = true; }
+$("#overlay").addEventListener("click", closeViewer);
+
+// --- review ------------------------------------------------------------------------------
+
+async function loadQuestion() {
+  const box = $("#review");
+  box.replaceChildren(el("p", {class: "muted"}, "Looking for the next question…"));
+  const data = await api("/api/question");
+  current = data.question;
+  box.replaceChildren();
+  if (!current) { box.append(el("p", {id: "done"}, "No questions left. Thank you!")); return; }
+  box.append(el("h2", {id: "question-text", "data-id": current.id}, current.text));
+  const sides = el("div", {class: "sides"});
+  for (const s of current.sides) {
+    const title = s.person_id === null ? "This face" : `${s.label} (${s.size} faces)`;
+    sides.append(el("div", {class: "side"}, el("h3", {}, title),
+                    el("div", {class: "faces"}, ...s.faces.map(f => faceImg(f)))));
+  }
+  box.append(sides);
+  const actions = el("div", {class: "actions"});
+  let focus = null;
+  if (current.kind === "who") {
+    const input = el("input", {id: "name", placeholder: "Name", autocomplete: "off", "aria-label": "Name"});
+    input.addEventListener("keydown", ev => {
+      if (ev.key === "Enter") { ev.preventDefault(); answer("yes", input.value); }
+      else if (ev.key === "Escape") input.blur();
+      ev.stopPropagation();
+    });
+    actions.append(input, el("button", {class: "yes", id: "save", onclick: () => answer("yes", input.value)}, "Save"),
+                   el("button", {id: "skip", onclick: () => answer("skip")}, "Skip ", el("kbd", {}, "s")));
+    focus = input;
+  } else {
+    actions.append(el("button", {class: "yes", id: "yes", onclick: () => answer("yes")}, "Yes ", el("kbd", {}, "y")),
+                   el("button", {class: "no", id: "no", onclick: () => answer("no")}, "No ", el("kbd", {}, "n")),
+                   el("button", {id: "skip", onclick: () => answer("skip")}, "Skip ", el("kbd", {}, "s")));
+  }
+  box.append(actions, el("p", {class: "muted"}, `${data.open} open question(s). Click a face to see it in its photo.`));
+  if (focus) focus.focus();
+}
+
+async function answer(reply, name) {
+  if (!current) return;
+  try {
+    const r = await api("/api/answer", {id: current.id, answer: reply, name: name || null});
+    say(r.message, {undoable: reply !== "skip"});
+  } catch (e) { fail(e); }
+  await loadQuestion();
+}
+
+async function undo() {
+  try { say((await api("/api/undo", {})).message); } catch (e) { fail(e); }
+  if (!$("#review").hidden) { await loadQuestion(); return; }
+  if (!$("#photos").hidden) return;
+  if (currentPerson !== null) {
+    try { await loadPerson(currentPerson); return; } catch (e) { /* merged away: the grid */ }
+  }
+  await loadPeople();
+}
+
+// --- people -------------------------------------------------------------------------------
+
+function personCard(p, size, attrs, onclick) {
+  const img = p.cover ? el("img", {src: `/face/${p.cover.face_id}.jpg?size=${size}`, alt: p.label}) : el("div");
+  return el("div", {class: "card", "data-person": p.id, onclick, ...attrs},
+            img, el("div", {}, p.label + (p.hidden ? " (hidden)" : "")),
+            el("div", {class: "n"}, `${p.faces} faces, ${p.photos} photos`));
+}
+
+async function loadPeople() {
+  currentPerson = null;
+  const box = $("#people");
+  const data = await api("/api/people?all=1");
+  const grid = el("div", {class: "grid"});
+  for (const p of data.people) grid.append(personCard(p, 128, {}, () => loadPerson(p.id)));
+  box.replaceChildren(el("h2", {}, "People"), grid);
+}
+
+async function loadPerson(pid) {
+  const data = await api(`/api/people/${pid}`);
+  currentPerson = pid;
+  const p = data.person, box = $("#people");
+  const name = el("input", {id: "rename", value: p.name || "", placeholder: "Name", "aria-label": "Name"});
+  const faces = el("div", {class: "faces"});
+  for (const f of data.faces) {
+    const wrap = el("span", {class: "face", "data-face": f.face_id}, faceImg(f));
+    wrap.append(el("button", {title: `Not ${p.label} (Undo puts it back)`, class: "remove", onclick: async ev => {
+      ev.stopPropagation();
+      try { say((await api(`/api/faces/${f.face_id}/remove`, {})).message, {undoable: true}); } catch (e) { fail(e); }
+      await loadPerson(pid);
+    }}, "✕"));
+    faces.append(wrap);
+  }
+  box.replaceChildren(
+    el("p", {}, el("a", {href: "#", onclick: ev => { ev.preventDefault(); loadPeople(); }}, "← all people")),
+    el("h2", {id: "person-title"}, p.label),
+    el("p", {}, el("a", {href: "#", id: "person-photos", onclick: ev => { ev.preventDefault(); photosOf(p.label); }},
+                   `Photos of ${p.label} (${p.photos})`)),
+    el("div", {class: "actions"},
+       name, el("button", {id: "save-name", onclick: async () => {
+         try { say((await api(`/api/people/${pid}/name`, {name: name.value})).message, {undoable: true}); } catch (e) { fail(e); }
+         await loadPerson(pid);
+       }}, "Rename"),
+       el("button", {id: "hide", onclick: async () => {
+         try { say((await api(`/api/people/${pid}/hide`, {hidden: !p.hidden})).message); } catch (e) { fail(e); }
+         await loadPeople();
+       }}, p.hidden ? "Show" : "Hide")),
+    await mergePanel(p),
+    el("p", {class: "muted"}, `${p.faces} faces in ${p.photos} photos. Click a face to see it in its photo; ✕ removes a face that is not ${p.label}.`),
+    faces);
+}
+
+// "Merge with…": the other people as faces; pick one, then confirm.
+async function mergePanel(p) {
+  const others = (await api("/api/people?all=1")).people.filter(o => o.id !== p.id);
+  const grid = el("div", {class: "grid merge-grid"});
+  const go = el("button", {id: "merge", class: "yes", disabled: ""}, "Merge");
+  let chosen = null;
+  for (const o of others) {
+    grid.append(personCard(o, 80, {class: "card merge-choice", title: `Merge ${o.label} into ${p.label}`}, ev => {
+      chosen = o;
+      for (const c of grid.children) c.classList.toggle("chosen", c === ev.currentTarget);
+      go.disabled = false;
+      go.textContent = `Merge ${o.label} into ${p.label}`;
+    }));
+  }
+  go.addEventListener("click", async () => {
+    if (!chosen) return;
+    try {
+      const r = await api("/api/merge", {keep: p.id, other: chosen.id});
+      say(r.message, {undoable: true}); await loadPerson(r.person_id);
+    } catch (e) { fail(e); }
+  });
+  return el("details", {id: "merge-panel"}, el("summary", {}, "Merge with…"),
+            others.length ? grid : el("p", {class: "muted"}, "Nobody else yet."),
+            el("div", {class: "actions"}, go));
+}
+
+// --- photos -------------------------------------------------------------------------------
+
+function show(tab) {
+  for (const t of ["review", "people", "photos"]) {
+    $("#" + t).hidden = tab !== t;
+    $("#tab-" + t).classList.toggle("active", tab === t);
+  }
+  if (tab === "review") loadQuestion().catch(fail);
+  else if (tab === "people") loadPeople().catch(fail);
+  else if (tab === "photos") loadNames();
+}
+
+async function loadNames() {
+  try {
+    const data = await api("/api/people");
+    $("#names").replaceChildren(...data.people.map(p => el("option", {value: p.label})));
+  } catch (e) { /* suggestions are a nicety */ }
+}
+
+function photosOf(label) {
+  show("photos");
+  $("#with").value = label; $("#without").value = ""; $("#from").value = ""; $("#to").value = "";
+  $("#search").requestSubmit();
+}
+
+const names = text => text.split(",").map(s => s.trim()).filter(Boolean);
+$("#search").addEventListener("submit", async ev => {
+  ev.preventDefault();
+  const q = new URLSearchParams();
+  for (const n of names($("#with").value)) q.append("person", n);
+  for (const n of names($("#without").value)) q.append("without", n);
+  if ($("#from").value) q.append("from", $("#from").value);
+  if ($("#to").value) q.append("to", $("#to").value);
+  const grid = $("#results");
+  grid.replaceChildren();
+  try {
+    const data = await api("/api/photos?" + q.toString());
+    $("#found").textContent = `${data.count} photo(s)`;
+    for (const p of data.photos) {
+      const img = el("img", {src: `/photo/${p.id}.jpg?max=300`, alt: fileName(p.path), title: p.path});
+      img.addEventListener("click", () => showPhoto(p));
+      grid.append(el("div", {class: "card photo", "data-photo": p.id}, img,
+                     el("div", {class: "file"}, fileName(p.path)),
+                     el("div", {class: "n"}, human(p.taken) || "no date")));
+    }
+  } catch (e) { $("#found").textContent = e.message; }
+});
+
+// --- the header ---------------------------------------------------------------------------
+
+async function loadStatus() {
+  try {
+    const st = await api("/api/status");
+    const last = st.library.last_scan, sch = st.schedule;
+    let text = last ? `Last scan ${human(last.finished || last.started)}` + (last.status === "ok" ? "" : ` (${last.status})`) : "No scan yet";
+    if (sch) {
+      text += sch.running ? " · scanning now…" : (sch.next_run ? ` · next ${human(sch.next_run)}` : "");
+      $("#scan-now").hidden = false;
+    }
+    $("#scan-status").textContent = text;
+    $("#scan-status").title = last ? `${last.finished || last.started}` : "";
+  } catch (e) { /* the status line is a nicety */ }
+}
+$("#scan-now").addEventListener("click", async () => {
+  try { say((await api("/api/scan", {})).message); } catch (e) { fail(e); }
+  setTimeout(loadStatus, 500);
+});
+loadStatus();
+setInterval(loadStatus, 15000);
+$("#tab-review").addEventListener("click", () => show("review"));
+$("#tab-people").addEventListener("click", () => show("people"));
+$("#tab-photos").addEventListener("click", () => show("photos"));
+$("#undo").addEventListener("click", undo);
+document.addEventListener("keydown", ev => {
+  if (ev.key === "Escape") { closeViewer(); return; }
+  if (ev.target.tagName === "INPUT" || ev.target.tagName === "SELECT") return;
+  if (ev.key === "u") { undo(); return; }
+  if ($("#review").hidden || !current) return;
+  if (ev.key === "y" && current.kind !== "who") answer("yes");
+  else if (ev.key === "n" && current.kind !== "who") answer("no");
+  else if (ev.key === "s") answer("skip");
+});
+show("review");
