@@ -578,7 +578,10 @@ def _record_export(library: Library, path: str, digest: str, before: list) -> No
 def _write_atomically(target: str, data: bytes) -> None:
     tmp = f"{target}.photogroup-tmp"
     try:
-        with open(tmp, "wb") as fh:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # left by an interrupted export
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(tmp, flags, 0o644), "wb") as fh:
             fh.write(data)
         os.replace(tmp, target)
     except OSError as exc:
