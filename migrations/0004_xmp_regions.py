@@ -1,7 +1,7 @@
 """XMP face regions: what was read from each photo's XMP, and what it added
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-29 21:00:00.000000
 
 Two new tables, nothing else changes. `xmp_photos` remembers the state of a
@@ -9,7 +9,6 @@ photo's XMP when it was last read (a changed sidecar is read again) and what
 `export xmp` last wrote for it (`[xmp] write` writes only what changed);
 `xmp_regions` keeps each region with the face it lies on and the decision its
 name made, so that a region removed from the file removes only what it added.
-(Revision 0003 is another branch's; when both are merged this one follows it.)
 """
 
 from collections.abc import Sequence

@@ -52,7 +52,7 @@ _RULES: list[tuple[str, str, str, str | None]] = [
     ),
     (
         "confirmation_not_applied",
-        "faces the user confirmed (or enrolled) that are not with that person",
+        "faces the user confirmed (or enrolled, or named in XMP) that are not with that person",
         "SELECT d.face_id FROM decisions d LEFT JOIN assignments a ON a.face_id = d.face_id "
         "WHERE d.kind = 'face_is_person' AND d.undone_at IS NULL AND d.person_id IS NOT NULL "
         "AND d.id = (SELECT max(d2.id) FROM decisions d2 WHERE d2.face_id = d.face_id "

@@ -842,6 +842,8 @@ def describe(s: Session, dec: Decision) -> str:
     if kind == DecisionKind.FACE_IS_PERSON:
         if dec.value == "enrolled":
             return f"enrolled face {dec.face_id} as {who}"
+        if dec.value == "xmp":  # photogroup.pipeline.xmp: a name read from a photo's XMP
+            return f"named face {dec.face_id} {who} from XMP ({details.get('source', '?')})"
         return f"confirmed face {dec.face_id} as {who}"
     if kind == DecisionKind.FACE_NOT_PERSON:
         return f"said face {dec.face_id} is not {who}"

@@ -191,7 +191,9 @@ def read_regions(
         return summary
     with library.new_session() as s:
         with_rows = set(s.scalars(select(XmpRegion.photo_id).distinct()))
-    progress.start("reading XMP face regions", len(todo))
+    shown = len(todo) > _BATCH  # a phase of its own only when it takes a while
+    if shown:
+        progress.start("reading XMP face regions", len(todo))
     with ThreadPoolExecutor(config.scan.workers, thread_name_prefix="xmp") as pool:
         for start in range(0, len(todo), _BATCH):
             chunk = todo[start : start + _BATCH]
@@ -220,7 +222,8 @@ def read_regions(
                         },
                     )
                 )
-            progress.advance(len(chunk))
+            if shown:
+                progress.advance(len(chunk))
     return summary
 
 
@@ -575,7 +578,10 @@ def _record_export(library: Library, path: str, digest: str, before: list) -> No
 def _write_atomically(target: str, data: bytes) -> None:
     tmp = f"{target}.photogroup-tmp"
     try:
-        with open(tmp, "wb") as fh:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # left by an interrupted export
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(tmp, flags, 0o644), "wb") as fh:
             fh.write(data)
         os.replace(tmp, target)
     except OSError as exc:

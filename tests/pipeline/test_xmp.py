@@ -81,6 +81,10 @@ def test_a_named_region_makes_a_confirmed_face_with_an_xmp_answer(
         assert decision.details["source"] == str(photo.with_suffix(".xmp"))
         assert s.scalar(select(func.count(Face.id))) == 1  # matched, not made
     assert check(library) == []
+    from photogroup.pipeline.review import history
+
+    (row,) = history(library)  # as `photogroup undo --list` shows it
+    assert row.description == f"named face {face_id} Ann Lee from XMP ({photo.with_suffix('.xmp')})"
 
 
 def test_a_region_no_detector_found_becomes_an_embedded_face(
