@@ -55,6 +55,14 @@ libraries of 10k-100k faces):
    photo out; it is kept because a refused merge also splits two people who
    appear together (twins), which leaving one face out would not.
 
+7. A small piece (``ABSORB_MAX_FACES``, 3 faces or fewer) whose average distance to a
+   cluster of ``ABSORB_INTO_FACES`` (8) faces or more is at most
+   ``absorb_distance`` (0.4, under FaceNet's same-person 90th percentile) joins
+   it, when no other such cluster is within ``ABSORB_MARGIN`` (0.1) of that and no
+   photo is in both: HDBSCAN leaves a person's odd photos as a piece of their own.
+   lfw20 F 0.9945 -> 0.9967 (P 1.000 both), lfw_devtrain P 0.9830 -> 0.9825,
+   F 0.9637 -> 0.9651, five_celebs unchanged.
+
 `person_prototypes` and `nearest_prototypes` serve incremental assignment: a new
 face is compared by brute force with a few representative faces of every person.
 """
@@ -89,6 +97,11 @@ HNSW_M = 8
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 40
 _BLOCK = 4096
+#: Pieces of at most this many faces may join a large cluster (FaceClusterer.absorb_distance),
+#: one of at least ABSORB_INTO_FACES, when no other is within ABSORB_MARGIN of it.
+ABSORB_MAX_FACES = 3
+ABSORB_INTO_FACES = 8
+ABSORB_MARGIN = 0.1
 #: Pieces of fewer faces have no spread of their own (see FaceClusterer.spread_ratio).
 SPREAD_MIN_FACES = 4
 
@@ -185,6 +198,10 @@ class FaceClusterer:
         spreads (average distance between the faces within a part): two people
         that HDBSCAN merged are parted even when they are closer than
         max_distance. None: off.
+    absorb_distance:
+        A piece of at most ABSORB_MAX_FACES faces joins a cluster of at least
+        ABSORB_INTO_FACES whose average distance to it is at most this (and no
+        other is within ABSORB_MARGIN of that, and no photo is in both). None: off.
     duplicate_distance:
         Faces at most this cosine distance apart count as one point for the
         density estimate (bursts, copies). 0: off.
@@ -218,6 +235,7 @@ class FaceClusterer:
         pair_distance: float | None = 0.3,
         full_size: int = 16,
         spread_ratio: float | None = 1.5,
+        absorb_distance: float | None = 0.4,
         duplicate_distance: float = 0.05,
         pca_components: int | None = 32,
         n_neighbors: int = 15,
@@ -232,6 +250,7 @@ class FaceClusterer:
         self.pair_distance = pair_distance
         self.full_size = full_size
         self.spread_ratio = spread_ratio
+        self.absorb_distance = absorb_distance
         self.duplicate_distance = duplicate_distance
         self.pca_components = pca_components
         self.n_neighbors = n_neighbors
@@ -335,6 +354,10 @@ class FaceClusterer:
                     photo,
                 )
                 timings["recut"] = time.perf_counter() - t
+            if self.absorb_distance is not None:
+                t = time.perf_counter()
+                labels = _absorb(Xn, labels, float(self.absorb_distance), photo)
+                timings["absorb"] = time.perf_counter() - t
         self.labels_ = _renumber(labels)
         self.probabilities_ = np.where(self.labels_ >= 0, probabilities, 0.0)
         self.n_clusters_ = int(self.labels_.max()) + 1 if n else 0
@@ -825,6 +848,31 @@ def _one_face_per_photo(V: FloatArray, part: IntArray, photo: IntArray) -> IntAr
     repeat = np.r_[False, (g[1:] == g[:-1]) & (ph[1:] == ph[:-1])]
     out[grouped[order][repeat]] = -1
     return out
+
+
+def _absorb(Xn: FloatArray, labels: IntArray, limit: float, photo: IntArray | None) -> IntArray:
+    """Small pieces join the large cluster they are clearly closest to (see step 7)."""
+    labels = labels.copy()
+    ids, counts = np.unique(labels[labels >= 0], return_counts=True)
+    large = ids[counts >= ABSORB_INTO_FACES]
+    small = ids[counts <= ABSORB_MAX_FACES]
+    if len(large) == 0 or len(small) == 0:
+        return labels
+    members = {int(c): np.flatnonzero(labels == c) for c in np.r_[large, small]}
+    means = np.stack([Xn[members[int(c)]].mean(axis=0) for c in large])
+    for c in small:
+        rows = members[int(c)]
+        # average cosine distance between the piece and each large cluster
+        d = 1.0 - means @ Xn[rows].mean(axis=0)
+        order = np.argsort(d)
+        best = int(order[0])
+        if d[best] > limit or (len(d) > 1 and d[order[1]] - d[best] < ABSORB_MARGIN):
+            continue
+        target = int(large[best])
+        if photo is not None and np.intersect1d(photo[rows], photo[labels == target]).size:
+            continue
+        labels[rows] = target
+    return labels
 
 
 def _groups(labels: IntArray) -> list[IntArray]:

@@ -109,6 +109,7 @@ class PeopleConfig:
     pair_distance: float = 0.3
     full_size: int = 16
     spread_ratio: float = 1.5
+    absorb_distance: float = 0.4
     duplicate_distance: float = 0.05
     pca_components: int = 32
     assign_threshold: float = 0.45
@@ -129,6 +130,7 @@ class PeopleConfig:
             "pair_distance": self.pair_distance,
             "full_size": self.full_size,
             "spread_ratio": self.spread_ratio or None,
+            "absorb_distance": self.absorb_distance or None,
             "duplicate_distance": self.duplicate_distance,
             "pca_components": self.pca_components or None,
         }
@@ -215,6 +217,7 @@ RULES: dict[tuple[str, str], Rule] = {
         )
     },
     ("people", "spread_ratio"): Range(0.0, 10.0),  # 0: off
+    ("people", "absorb_distance"): Range(0.0, 2.0),  # 0: off
     ("people", "pca_components"): Range(0, integer=True),  # 0: no projection
     ("people", "assign_threshold"): _THRESHOLD,
     ("people", "regroup_after"): Range(0, integer=True),

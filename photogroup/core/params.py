@@ -101,6 +101,7 @@ CLUSTERER: dict[str, Rule] = {
     "max_distance": Range(0.0, 2.0, low_open=True, none="None"),
     "pair_distance": Range(0.0, 2.0, low_open=True, none="None"),
     "full_size": Range(3, integer=True),
+    "absorb_distance": Range(0.0, 2.0, low_open=True, none="None"),
     "spread_ratio": Range(0.0, 10.0, low_open=True, none="None"),
     "duplicate_distance": COSINE,
     "pca_components": Range(1, integer=True, none="None"),

@@ -384,3 +384,28 @@ def test_nearest_prototypes_edge_cases() -> None:
         nearest_prototypes([[float("nan"), 1.0, 1.0, 1.0]], np.ones((1, 4)), [0])
     with pytest.raises(ValueError, match="labels must be 2 integers"):
         person_prototypes(np.ones((2, 4)), [0.5, 1.0])
+
+
+def test_a_small_piece_joins_the_large_cluster_it_is_clearly_closest_to() -> None:
+    from photogroup.core.cluster import _absorb
+
+    rng = np.random.default_rng(3)
+    dim = 32
+    a, b = unit(rng.standard_normal((2, dim)))
+    s = 1 / np.sqrt(dim)
+    big = unit(a + 0.5 * s * rng.standard_normal((12, dim)))
+    other = unit(b + 0.5 * s * rng.standard_normal((12, dim)))
+    piece = unit(a + 0.7 * s * rng.standard_normal((2, dim)))
+    X = np.concatenate([big, other, piece]).astype(np.float32)
+    labels = np.array([0] * 12 + [1] * 12 + [2] * 2)
+    assert (_absorb(X, labels, 0.4, None)[-2:] == 0).all()
+    # not when a photo of the piece is in the cluster already
+    photo = np.arange(len(X))
+    photo[-1] = photo[0]
+    assert (_absorb(X, labels, 0.4, photo)[-2:] == 2).all()
+    # not beyond the distance
+    assert (_absorb(X, labels, 0.01, None)[-2:] == 2).all()
+    # not when another large cluster is about as close
+    twin = unit(a + 0.5 * s * rng.standard_normal((12, dim)))
+    X2 = np.concatenate([big, twin, piece]).astype(np.float32)
+    assert (_absorb(X2, labels, 0.4, None)[-2:] == 2).all()
