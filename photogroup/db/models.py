@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..core.clock import now
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -81,10 +83,6 @@ class ScanStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-def _now() -> datetime:
-    return datetime.now().astimezone().replace(tzinfo=None)
-
-
 class Photo(Base):
     __tablename__ = "photos"
 
@@ -105,7 +103,7 @@ class Photo(Base):
     error: Mapped[str | None] = mapped_column(Text)
     detector: Mapped[str | None] = mapped_column(String(64))
     """Detector id and settings the faces were found with (None: not yet detected)."""
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     indexed_at: Mapped[datetime | None] = mapped_column(DateTime)
     missing_since: Mapped[datetime | None] = mapped_column(DateTime)
     reference: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
@@ -131,7 +129,7 @@ class Face(Base):
     score: Mapped[float] = mapped_column(Float)
     quality: Mapped[float | None] = mapped_column(Float)
     quality_signals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
 
     photo: Mapped[Photo] = relationship(back_populates="faces")
     embeddings: Mapped[list[Embedding]] = relationship(
@@ -152,7 +150,7 @@ class Embedding(Base):
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     """float32 little-endian, L2-normalised."""
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
 
     face: Mapped[Face] = relationship(back_populates="embeddings")
 
@@ -166,8 +164,8 @@ class Person(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(Text, unique=True)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
     # Kept up to date by photogroup.db.stats (read by `photogroup people`).
     face_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     photo_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -187,7 +185,7 @@ class Assignment(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     origin: Mapped[str] = mapped_column(String(16), default=AssignmentOrigin.AUTO)
     probability: Mapped[float | None] = mapped_column(Float)
-    assigned_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime, default=now)
 
     face: Mapped[Face] = relationship(back_populates="assignment")
 
@@ -218,7 +216,7 @@ class Decision(Base):
     """The question id it answered, so no question is asked twice."""
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """What the decision changed, so it can be undone."""
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
@@ -239,14 +237,14 @@ class Threshold(Base):
     precision: Mapped[float | None] = mapped_column(Float)
     recall: Mapped[float | None] = mapped_column(Float)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
 
 
 class ScanRun(Base):
     __tablename__ = "scan_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     kind: Mapped[str] = mapped_column(String(16), default="scan", server_default="scan")
     """'scan', or 'enroll' (the reference photos of an enroll; not a "last scan")."""
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -280,7 +278,7 @@ class ScanError(Base):
     path: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
 
     run: Mapped[ScanRun] = relationship(back_populates="errors")
 
@@ -296,7 +294,7 @@ class XmpPhoto(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     """sha256 of the photo's content hash and its sidecars' names, sizes and times
     when its XMP was last read ("" when never read)."""
-    read_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    read_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     exported: Mapped[str | None] = mapped_column(String(64))
     """sha256 of the faces and names `export xmp` last wrote for the photo."""
 
@@ -327,4 +325,4 @@ class XmpRegion(Base):
     """True when no detector found the face and it was made from the region."""
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"))
     """The face_is_person decision the region's name made (origin "xmp")."""
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)

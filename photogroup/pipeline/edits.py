@@ -16,13 +16,13 @@ grouping what the active ones forbid.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..core.clock import now
 from ..core.errors import NotFoundError, UsageError
 from ..db.library import Library, begin_write, sqlite_connection
 from ..db.models import Assignment, AssignmentOrigin, Decision, DecisionKind, Face, Person
@@ -204,7 +204,7 @@ def undo_edit(s: Session, dec: Decision) -> str:
             for did in details.get("members", [dec.id]):
                 other = s.get(Decision, did)
                 if other is not None and other.undone_at is None:
-                    other.undone_at = datetime.now()
+                    other.undone_at = now()
         previous = details.get("previous", [])
         faces = [int(f) for f, _, _ in previous]
         current = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 
+from ..core.vectors import vector_from_bytes
 from ..db.library import Library
 from ..db.models import Assignment, Embedding, Face, Person, Photo
 
@@ -46,8 +46,6 @@ def export_faces(
             if embedder is not None:
                 vec = row[5]  # type: ignore[misc]  # the column added above
                 obj["embedding"] = (
-                    None
-                    if vec is None
-                    else [round(float(v), 6) for v in np.frombuffer(vec, dtype="<f4")]
+                    None if vec is None else [round(float(v), 6) for v in vector_from_bytes(vec)]
                 )
             yield obj

@@ -21,6 +21,8 @@ from ..core.config import Config
 from ..core.errors import ImageError, NotFoundError, UsageError
 from ..core.names import check_name
 from ..core.types import FloatArray
+from ..core.vectors import vectors_from_bytes
+from ..core.words import person_label
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
@@ -84,11 +86,7 @@ class Gallery:
             names = {p.id: p.name for p in s.scalars(select(Person))}
             threshold = thresholds.current(s, config, embedder, "assign")
             calibration = thresholds.calibration(s, config, embedder, "assign")
-        vectors = (
-            np.stack([np.frombuffer(r[1], "<f4") for r in rows]).astype(np.float32)
-            if rows
-            else np.zeros((0, 1), np.float32)
-        )
+        vectors = vectors_from_bytes(r[1] for r in rows) if rows else np.zeros((0, 1), np.float32)
         people = np.array([r[0] for r in rows], dtype=np.int64)
         return cls.from_vectors(vectors, people, names, threshold, calibration)
 
@@ -106,7 +104,7 @@ class Gallery:
         out = []
         for pid, d in zip(best.tolist(), dist.tolist(), strict=True):
             p = float(self.calibration.p_same(d))
-            label = self.names.get(pid) or f"Person {pid}"
+            label = person_label(pid, self.names.get(pid))
             if d <= self.threshold:
                 out.append(Match(pid, label, d, p, pid))
             else:

@@ -14,18 +14,19 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from ..core.clock import now
 from ..core.config import Config
 from ..core.errors import UsageError
 from ..core.names import check_name, name_key
 from ..core.types import FloatArray
-from ..core.words import plural
+from ..core.vectors import vectors_from_bytes
+from ..core.words import person_label, plural
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
@@ -43,10 +44,6 @@ from . import thresholds
 from .query import match_person
 
 FIXED_ORIGINS = (AssignmentOrigin.CONFIRMED, AssignmentOrigin.ENROLLED)
-
-
-def _now() -> datetime:
-    return datetime.now()
 
 
 # --- loading ---------------------------------------------------------------------
@@ -120,14 +117,14 @@ def load_faces(
             photo=np.zeros(0, np.int64),
         )
     face_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+    matrix = vectors_from_bytes(r[1] for r in rows)
     person = np.fromiter((r[2] if r[2] is not None else -1 for r in rows), np.int64, len(rows))
     fixed = np.fromiter((r[3] in FIXED_ORIGINS for r in rows), bool, len(rows))
     eligible = fixed | np.fromiter(
         (r[4] is None or r[4] >= min_quality for r in rows), bool, len(rows)
     )
     photo = np.fromiter((r[5] for r in rows), np.int64, len(rows))
-    return FaceSet(face_ids, vectors.astype(np.float32), person, fixed, eligible, photo)
+    return FaceSet(face_ids, matrix, person, fixed, eligible, photo)
 
 
 @dataclass
@@ -515,7 +512,7 @@ def _write(
             s.execute(
                 update(Assignment)
                 .where(Assignment.face_id == fid)
-                .values(person_id=new, origin=AssignmentOrigin.AUTO, assigned_at=_now())
+                .values(person_id=new, origin=AssignmentOrigin.AUTO, assigned_at=now())
             )
             summary.moved += 1
     for chunk in range(0, len(to_delete), 500):
@@ -704,7 +701,7 @@ def assign_new_faces(
 
 
 def display_name(person: Person) -> str:
-    return person.name or f"Person {person.id}"
+    return person_label(person.id, person.name)
 
 
 def find_person(s: Session, ref: str | int) -> Person:

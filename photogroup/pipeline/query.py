@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.errors import NotFoundError, UsageError
 from ..core.ids import MAX_ID
+from ..core.words import person_label
 from ..db.reader import Reader
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class PersonRow:
 
     @property
     def label(self) -> str:
-        return self.name or f"Person {self.id}"
+        return person_label(self.id, self.name)
 
     def as_json(self) -> dict[str, Any]:
         return {

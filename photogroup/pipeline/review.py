@@ -32,11 +32,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core.calibration import Calibration
+from ..core.clock import now
 from ..core.config import Config
 from ..core.errors import NotFoundError, UsageError
 from ..core.ids import MAX_ID
 from ..core.names import check_name
 from ..core.types import FloatArray
+from ..core.vectors import vector_from_bytes, vectors_from_bytes
+from ..core.words import person_label
 from ..db.library import Library, sqlite_connection
 from ..db.models import (
     Assignment,
@@ -66,10 +69,6 @@ _MIN_P, _MAX_P = 0.02, 0.98
 """Questions whose P(same) lies outside these are not worth asking... except a
 member face that is probably not its person, which is always worth a look."""
 FACES_SHOWN = 4
-
-
-def _now() -> datetime:
-    return datetime.now()
 
 
 @dataclass
@@ -135,7 +134,7 @@ def _uncertainty(p: float) -> float:
 
 
 def _label(person: Person | None, pid: int) -> str:
-    return (person.name if person is not None and person.name else None) or f"Person {pid}"
+    return person_label(pid, None if person is None else person.name)
 
 
 def parse_question_id(qid: str) -> tuple[str, list[int]]:
@@ -239,7 +238,7 @@ def _vectors(s: Session, embedder: str, face_ids: list[int]) -> dict[int, FloatA
             Embedding.embedder == embedder, Embedding.face_id.in_(face_ids)
         )
     ).all()
-    return {int(f): np.frombuffer(v, dtype="<f4").astype(np.float32) for f, v in rows}
+    return {int(f): vector_from_bytes(v) for f, v in rows}
 
 
 # --- questions -------------------------------------------------------------------------
@@ -461,8 +460,8 @@ def still_open(library: Library, q: Question) -> bool:
         if kind == IS_THIS:
             current = s.get(Assignment, ids[0])
             person = s.get(Person, ids[1])
-            now = None if current is None else current.person_id
-            return person is not None and not person.hidden and now == q.face_person
+            holder = None if current is None else current.person_id
+            return person is not None and not person.hidden and holder == q.face_person
         people = [s.get(Person, pid) for pid in ids]
         if any(p is None or p.hidden for p in people):
             return False
@@ -519,7 +518,7 @@ def people_distance(s: Session, embedder: str, a: int, b: int) -> float | None:
     labels = np.array([r[0] for r in rows])
     if not ((labels == a).any() and (labels == b).any()):
         return None
-    V = np.stack([np.frombuffer(r[1], dtype="<f4") for r in rows]).astype(np.float32)
+    V = vectors_from_bytes(r[1] for r in rows)
     protos, owners = person_prototypes(V, labels, k=5)
     sims = protos[owners == a] @ protos[owners == b].T
     return float(1.0 - sims.max())
@@ -643,7 +642,7 @@ def _answer_face(
                 )
             else:
                 current.person_id, current.origin = person_id, AssignmentOrigin.CONFIRMED
-                current.assigned_at = _now()
+                current.assigned_at = now()
             kind, message = DecisionKind.FACE_IS_PERSON, f"Face {face_id} is {label}."
         else:
             if current is not None and current.person_id == person_id:
@@ -848,7 +847,7 @@ def describe(s: Session, dec: Decision) -> str:
     if kind == DecisionKind.FACE_NOT_PERSON:
         return f"said face {dec.face_id} is not {who}"
     if kind == DecisionKind.SAME_PERSON:
-        other = details.get("other_name") or f"Person {details.get('other_id', '?')}"
+        other = person_label(details.get("other_id", 0), details.get("other_name"))
         return f"merged {other} into {who}"
     if kind == DecisionKind.DIFFERENT_PEOPLE:
         return f"said {who} and {_person_label(s, dec.other_person_id)} are different people"
@@ -926,7 +925,7 @@ def undo(
                     'first, or keep both ("photogroup undo --list" shows them).'
                 )
         message = _reverse(s, dec)
-        dec.undone_at = _now()
+        dec.undone_at = now()
         if embedder is not None:
             thresholds.learn(s, config, embedder)
         return message

@@ -25,15 +25,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from ..core.clock import now
 from ..core.config import Config
 from ..core.errors import ImageError
 from ..core.progress import NullProgress, Progress
 from ..core.quality import quality_score
 from ..core.types import Detection, Detector, Embedder, FloatArray, ImageArray
+from ..core.vectors import vector_bytes
 from ..crawl.images import DecodedPhoto, decode_photo, file_hash
 from ..crawl.walker import FileEntry, walk
 from ..db.library import Library, sqlite_connection
@@ -51,10 +52,6 @@ from .faces import FaceAnalyser, FaceData
 from .identify import unmark_references
 from .models import ModelSource, ReadyModels
 from .xmp import XmpSummary
-
-
-def _now() -> datetime:
-    return datetime.now()
 
 
 def display_path(path: str) -> str:
@@ -550,7 +547,7 @@ class Scanner:
         photo.error = None
         photo.missing_since = None
         photo.detector = self.detector_id
-        photo.indexed_at = _now()
+        photo.indexed_at = now()
         s.flush()
         old_faces = list(s.scalars(select(Face).where(Face.photo_id == photo.id)))
         self._match_old_faces(pending.faces, old_faces, decoded, old_size)
@@ -578,7 +575,7 @@ class Scanner:
                     face_id=face.id,
                     embedder=self.embedder_id,
                     dim=int(fd.vector.shape[0]),
-                    vector=np.asarray(fd.vector, dtype="<f4").tobytes(),
+                    vector=vector_bytes(fd.vector),
                 )
             )
 
@@ -769,7 +766,7 @@ class Scanner:
                         face_id=face_id,
                         embedder=self.embedder_id,
                         dim=int(vec.shape[0]),
-                        vector=np.asarray(vec, dtype="<f4").tobytes(),
+                        vector=vector_bytes(vec),
                     )
                 )
         self.summary.embedded += len(batch)
@@ -780,12 +777,12 @@ class Scanner:
         ids = [k.id for k in gone if k.status != "moved"]
         if not ids:
             return
-        now = _now()
+        stamp = now()
         with self.library.session() as s:
             for chunk in range(0, len(ids), 500):
                 for photo in s.scalars(select(Photo).where(Photo.id.in_(ids[chunk : chunk + 500]))):
                     photo.status = PhotoStatus.MISSING
-                    photo.missing_since = now
+                    photo.missing_since = stamp
         self.summary.missing += len(ids)
 
     def _finish_run(self) -> None:
@@ -794,7 +791,7 @@ class Scanner:
             run = s.get(ScanRun, self._run_id)
             if run is None:
                 return
-            run.finished_at = _now()
+            run.finished_at = now()
             run.status = sm.status
             run.n_seen, run.n_new, run.n_changed = sm.seen, sm.new, sm.changed
             run.n_moved, run.n_unchanged, run.n_missing = sm.moved, sm.unchanged, sm.missing

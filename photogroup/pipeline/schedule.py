@@ -18,11 +18,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..core.clock import now
 from ..core.errors import ScanLockedError
-
-
-def _now() -> datetime:
-    return datetime.now().replace(microsecond=0)
 
 
 @dataclass
@@ -104,7 +101,7 @@ class Scheduler:
             return False
         try:
             self.state.running = True
-            self.state.last_started = _now().isoformat()
+            self.state.last_started = now().isoformat()
             self._save()
             try:
                 result = self.job()
@@ -116,7 +113,7 @@ class Scheduler:
                 result = f"failed: {type(exc).__name__}: {exc}"
             self.state.runs += 1
             self.state.last_result = result
-            self.state.last_finished = _now().isoformat()
+            self.state.last_finished = now().isoformat()
             return True
         finally:
             self.state.running = False
@@ -125,7 +122,7 @@ class Scheduler:
 
     def _skipped(self, why: str) -> None:
         self.state.skipped += 1
-        self.state.last_result = f"skipped at {_now().isoformat()}: {why}"
+        self.state.last_result = f"skipped at {now().isoformat()}: {why}"
         self._save()
 
     def _save(self) -> None:

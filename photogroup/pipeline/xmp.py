@@ -29,13 +29,13 @@ import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ..core.clock import now
 from ..core.config import Config
 from ..core.detect import iou
 from ..core.errors import UsageError
@@ -111,10 +111,6 @@ class XmpSummary:
             + (f"; {self.problems} problems (photogroup errors)" if self.problems else "")
             + "."
         )
-
-
-def _now() -> datetime:
-    return datetime.now()
 
 
 def _under(path: str, roots: list[str]) -> bool:
@@ -209,7 +205,7 @@ def read_regions(
                             )
                     if read.regions or photo_id in with_rows:
                         apply_regions(s, config, photo_id, read.regions, summary)
-                    states.append({"photo_id": photo_id, "fingerprint": new, "read_at": _now()})
+                    states.append({"photo_id": photo_id, "fingerprint": new, "read_at": now()})
                     summary.photos += 1
                     summary.regions += len(read.regions)
                 upsert = sqlite_insert(XmpPhoto).values(states)
@@ -380,7 +376,7 @@ def _name_face(
     else:
         touched.add(current.person_id)
         current.person_id, current.origin = person.id, AssignmentOrigin.CONFIRMED
-        current.assigned_at = _now()
+        current.assigned_at = now()
     decision = Decision(
         kind=DecisionKind.FACE_IS_PERSON,
         face_id=row.face_id,
@@ -409,7 +405,7 @@ def _take_back(s: Session, row: XmpRegion, touched: set[int]) -> None:
     decision = s.get(Decision, row.decision_id) if row.decision_id is not None else None
     if decision is not None and decision.undone_at is None:
         _reverse(s, decision)
-        decision.undone_at = _now()
+        decision.undone_at = now()
         decision.details = {**(decision.details or {}), "undone_by": "xmp: region removed"}
         if decision.person_id:
             touched.add(decision.person_id)
