@@ -265,3 +265,34 @@ def fresh_copy(cached: Path, db: Path, photos: list[int]) -> None:
         conn.executemany("INSERT INTO keep VALUES (?)", [(p,) for p in photos])
         conn.execute("DELETE FROM photos WHERE id NOT IN (SELECT id FROM keep)")
     conn.close()
+
+
+def indexed_tree(tmp: Path, n: int, content: bytes = b"\xff\xd8") -> tuple[Path, Path]:
+    """(root, library) of n generated files (`content` plus a number each, in folders
+    of 100) whose photo rows are written straight into a new library, as an earlier
+    scan would have left them: what an unchanged rescan of a large tree reads."""
+    import sqlite3
+
+    from photogroup.db.library import open_library
+
+    root = tmp / "tree"
+    rows = []
+    for i in range(n):
+        d = root / f"{i // 10000:02d}" / f"{(i // 100) % 100:02d}"
+        if i % 100 == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        p = d / f"IMG_{i:06d}.jpg"
+        p.write_bytes(content + i.to_bytes(4, "little"))
+        st = p.stat()
+        rows.append((str(p), str(root), st.st_size, st.st_mtime_ns, f"{i:064x}"))
+    db = tmp / "tree.db"
+    open_library(db).close()
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.executemany(
+            "INSERT INTO photos (path, root, size, mtime_ns, content_hash, status, "
+            "first_seen_at, detector) VALUES (?, ?, ?, ?, ?, 'ok', '2024-01-01', 'mtcnn')",
+            rows,
+        )
+    conn.close()
+    return root, db

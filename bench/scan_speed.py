@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA, dataset  # noqa: E402
+from _common import DATA, dataset, indexed_tree  # noqa: E402
 
 from photogroup.core.config import load_config  # noqa: E402
 from photogroup.db.library import open_library  # noqa: E402
@@ -119,27 +119,8 @@ def baseline(files: list[Path], config, embedder) -> tuple[float, int]:  # type:
 
 def rescan_tree(n: int, tmp: Path, config, detector, embedder) -> None:  # type: ignore[no-untyped-def]
     """An unchanged rescan of n files already in the library (rows written directly)."""
-    root = tmp / "tree"
     t = time.perf_counter()
-    rows = []
-    for i in range(n):
-        d = root / f"{i // 10000:02d}" / f"{(i // 100) % 100:02d}"
-        if i % 100 == 0:
-            d.mkdir(parents=True, exist_ok=True)
-        p = d / f"IMG_{i:06d}.jpg"
-        p.write_bytes(b"\xff\xd8" + i.to_bytes(4, "little"))
-        st = p.stat()
-        rows.append((str(p), str(root), st.st_size, st.st_mtime_ns))
-    db = tmp / "tree.db"
-    open_library(db).close()
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.executemany(
-            "INSERT INTO photos (path, root, size, mtime_ns, status, first_seen_at, detector) "
-            "VALUES (?, ?, ?, ?, 'ok', '2024-01-01', 'mtcnn')",
-            rows,
-        )
-    conn.close()
+    root, db = indexed_tree(tmp, n)
     print(f"generated {n} files and their library rows in {time.perf_counter() - t:.1f} s")
     with open_library(db) as library:
         sm = Scanner(library, config, detector, embedder).run([root])

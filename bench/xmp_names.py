@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dataset  # noqa: E402
+from _common import dataset, indexed_tree  # noqa: E402
 from review_sim import Truth  # noqa: E402
 
 from photogroup.cli import main as cli  # noqa: E402
@@ -149,26 +149,7 @@ def rescan(n: int) -> None:
     Image.new("RGB", (64, 48), "grey").save(buf, "JPEG")
     jpeg = buf.getvalue()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "tree"
-        rows = []
-        for i in range(n):
-            d = root / f"{i // 10000:02d}" / f"{(i // 100) % 100:02d}"
-            if i % 100 == 0:
-                d.mkdir(parents=True, exist_ok=True)
-            p = d / f"IMG_{i:06d}.jpg"
-            p.write_bytes(jpeg + i.to_bytes(4, "little"))
-            st = p.stat()
-            rows.append((str(p), str(root), st.st_size, st.st_mtime_ns, f"{i:064x}"))
-        db = Path(tmp) / "tree.db"
-        open_library(db).close()
-        conn = sqlite3.connect(db)
-        with conn:
-            conn.executemany(
-                "INSERT INTO photos (path, root, size, mtime_ns, content_hash, status, "
-                "first_seen_at, detector) VALUES (?, ?, ?, ?, ?, 'ok', '2024-01-01', 'mtcnn')",
-                rows,
-            )
-        conn.close()
+        root, db = indexed_tree(Path(tmp), n, jpeg)
         config = load_config()
         seconds = []
         with open_library(db) as library:
