@@ -19,7 +19,7 @@ from photogroup.db.library import open_library
 from photogroup.pipeline.people import find_person, name_person
 from photogroup.pipeline.review import answer
 
-from .conftest import make_photo
+from ..conftest import make_photo
 from .killable_scan import scan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def base(tmp_path_factory) -> tuple[Path, Path, Path, float]:
     shutil.copy(db, ref)
     t = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "tests.killable_scan", str(ref), str(root), str(DELAY)],
+        [sys.executable, "-m", "tests.scenarios.killable_scan", str(ref), str(root), str(DELAY)],
         cwd=REPO,
         check=True,
     )
@@ -122,7 +122,14 @@ def test_sigkill_at_any_point_then_rescan_equals_an_uninterrupted_scan(base, tmp
         victim = tmp_path / f"killed{k}.db"
         shutil.copy(db, victim)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.killable_scan", str(victim), str(root), str(DELAY)],
+            [
+                sys.executable,
+                "-m",
+                "tests.scenarios.killable_scan",
+                str(victim),
+                str(root),
+                str(DELAY),
+            ],
             cwd=REPO,
         )
         # kill points spread from start-up (imports, opening) to grouping at the end

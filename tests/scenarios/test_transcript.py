@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from .conftest import DATA
+from ..conftest import DATA
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from photogroup.cli import main
 
-from .conftest import DATA
+from ..conftest import DATA
 
 pytestmark = pytest.mark.slow
 

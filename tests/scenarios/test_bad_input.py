@@ -21,7 +21,7 @@ from photogroup.cli import main
 from photogroup.db.models import Face, Photo, PhotoStatus, ScanError
 from photogroup.pipeline.scan import Scanner
 
-from .conftest import make_photo
+from ..conftest import make_photo
 
 FACE = [("red", 40, 40, 80)]
 
@@ -209,7 +209,7 @@ def test_a_detector_failure_on_one_photo_is_recorded_and_the_scan_goes_on(
     """Detection runs in the scan's worker threads; a failure there is recorded against
     that photo only (kind 'detect'), the others are indexed with their faces; an
     unchanged failed photo is read again only by a scan with retry_errors."""
-    from .conftest import FakeEmbedder
+    from ..conftest import FakeEmbedder
 
     root = tmp_path / "photos"
     root.mkdir()
@@ -247,7 +247,7 @@ def test_scan_retry_errors_from_the_command_line(tmp_path, monkeypatch, capsys):
     a plain rescan leaves it, `scan --retry-errors` indexes it once it can be."""
     import photogroup.pipeline.models as models
 
-    from .conftest import FakeDetector, FakeEmbedder
+    from ..conftest import FakeDetector, FakeEmbedder
 
     root = tmp_path / "photos"
     root.mkdir()

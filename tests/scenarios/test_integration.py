@@ -19,7 +19,7 @@ from photogroup.cli import main
 from photogroup.db.library import open_library
 from photogroup.db.models import Face, Photo, ScanRun
 
-from .conftest import DATA
+from ..conftest import DATA
 
 pytestmark = pytest.mark.slow
 

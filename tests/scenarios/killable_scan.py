@@ -1,6 +1,6 @@
 """A scan with the fake models, run as its own process so that tests can SIGKILL it:
 
-    python -m tests.killable_scan LIBRARY ROOT [DELAY_S]
+    python -m tests.scenarios.killable_scan LIBRARY ROOT [DELAY_S]
 
 DELAY_S slows the fake detector per photo, so the scan spends seconds in the
 middle of its work (reading, detecting, writing batches, grouping).

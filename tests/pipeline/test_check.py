@@ -10,7 +10,7 @@ from photogroup.pipeline.check import check
 from photogroup.pipeline.people import regroup
 from photogroup.pipeline.review import answer
 
-from .pipeline.test_people import EMB, add_faces, blob, people_of
+from .test_people import EMB, add_faces, blob, people_of
 
 
 def test_a_healthy_library_passes(library, config, capsys):

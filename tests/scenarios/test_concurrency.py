@@ -8,7 +8,7 @@ from photogroup.db.reader import open_reader
 from photogroup.pipeline.query import find_photos, list_people
 from photogroup.pipeline.scan import Scanner
 
-from .conftest import FakeEmbedder, make_photo
+from ..conftest import FakeEmbedder, make_photo
 from .killable_scan import SlowDetector
 
 

@@ -20,7 +20,7 @@ from photogroup.core.metrics import bcubed
 from photogroup.db.library import open_library
 from photogroup.db.models import Assignment, Face, Photo
 
-from .conftest import DATA
+from ..conftest import DATA
 
 pytestmark = pytest.mark.slow
 

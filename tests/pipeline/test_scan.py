@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from photogroup.db.models import Embedding, Face, Photo, ScanError, ScanRun
 from photogroup.pipeline.scan import Scanner, ScanSummary
 
-from .conftest import FakeDetector, FakeEmbedder, make_photo
+from ..conftest import FakeDetector, FakeEmbedder, make_photo
 
 
 def scan(library, config, detector, embedder, *roots: Path, prune: bool = False) -> ScanSummary:
