@@ -858,7 +858,7 @@ def _absorb(Xn: FloatArray, labels: IntArray, limit: float, photo: IntArray | No
     small = ids[counts <= ABSORB_MAX_FACES]
     if len(large) == 0 or len(small) == 0:
         return labels
-    members = {int(c): np.flatnonzero(labels == c) for c in np.r_[large, small]}
+    members = {int(labels[g[0]]): g for g in _groups(labels)}
     means = np.stack([Xn[members[int(c)]].mean(axis=0) for c in large])
     for c in small:
         rows = members[int(c)]
@@ -869,9 +869,10 @@ def _absorb(Xn: FloatArray, labels: IntArray, limit: float, photo: IntArray | No
         if d[best] > limit or (len(d) > 1 and d[order[1]] - d[best] < ABSORB_MARGIN):
             continue
         target = int(large[best])
-        if photo is not None and np.intersect1d(photo[rows], photo[labels == target]).size:
+        if photo is not None and np.intersect1d(photo[rows], photo[members[target]]).size:
             continue
         labels[rows] = target
+        members[target] = np.r_[members[target], rows]
     return labels
 
 

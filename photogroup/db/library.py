@@ -342,6 +342,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(_alembic_config(conn), revision)
 
 
+def begin_read(session: Session) -> None:
+    """Start `session`'s transaction with a (deferred) BEGIN before it reads anything:
+    every read of the session then sees one snapshot of the library (SQLite WAL), where
+    Python's sqlite3 would otherwise read each statement outside any transaction."""
+    raw = session.connection().connection.driver_connection
+    if not raw.in_transaction:  # type: ignore[union-attr]
+        raw.execute("BEGIN")  # type: ignore[union-attr]
+
+
 def begin_write(session: Session) -> None:
     """Start `session`'s transaction with BEGIN IMMEDIATE, before it reads anything.
 

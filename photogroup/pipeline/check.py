@@ -57,7 +57,14 @@ _RULES: list[tuple[str, str, str, str | None]] = [
         "WHERE d.kind = 'face_is_person' AND d.undone_at IS NULL AND d.person_id IS NOT NULL "
         "AND d.id = (SELECT max(d2.id) FROM decisions d2 WHERE d2.face_id = d.face_id "
         "AND d2.kind IN ('face_is_person', 'face_not_person') AND d2.undone_at IS NULL) "
-        "AND (a.person_id IS NULL OR a.person_id != d.person_id)",
+        "AND (a.person_id IS NULL OR a.person_id != d.person_id) "
+        # a newer move, split or "not a face" of the face replaced the confirmation
+        "AND NOT EXISTS (SELECT 1 FROM decisions e WHERE e.id > d.id AND e.undone_at IS NULL "
+        "AND ((e.kind = 'not_a_face' AND e.face_id = d.face_id) "
+        "OR (e.kind = 'move_faces' AND EXISTS (SELECT 1 FROM json_each(e.details, '$.previous') j "
+        "WHERE json_extract(j.value, '$[0]') = d.face_id)) "
+        "OR (e.kind = 'split' AND EXISTS (SELECT 1 FROM json_each(e.details, '$.faces') k "
+        "WHERE k.value = d.face_id))))",
         None,
     ),
     (
@@ -80,7 +87,7 @@ _RULES: list[tuple[str, str, str, str | None]] = [
         "faces the user split out of a person that are back with it",
         "SELECT a.face_id FROM decisions d, json_each(d.details, '$.faces') j "
         "JOIN assignments a ON a.face_id = j.value WHERE d.kind = 'split' "
-        "AND d.undone_at IS NULL AND a.person_id = d.person_id",
+        "AND d.undone_at IS NULL AND a.person_id = d.person_id AND a.origin = 'auto'",
         "DELETE FROM assignments WHERE origin = 'auto' AND face_id IN (SELECT a.face_id "
         "FROM decisions d, json_each(d.details, '$.faces') j JOIN assignments a ON "
         "a.face_id = j.value WHERE d.kind = 'split' AND d.undone_at IS NULL "

@@ -27,7 +27,7 @@ from ..core.errors import NotFoundError, UsageError
 from ..db.library import Library, begin_write, sqlite_connection
 from ..db.models import Assignment, AssignmentOrigin, Decision, DecisionKind, Face, Person
 from ..db.stats import refresh_people_stats
-from .people import display_name, find_person, load_faces, record
+from .people import display_name, find_person, load_faces, not_faces, record
 
 
 def _face_ids(face_ids: Iterable[int]) -> list[int]:
@@ -188,10 +188,11 @@ def undo_edit(s: Session, dec: Decision) -> str:
         current = {
             a.face_id: a for a in s.scalars(select(Assignment).where(Assignment.face_id.in_(faces)))
         }
+        gone = set(s.scalars(not_faces()))
         for f in faces:
             a = current.get(f)
             if a is None:  # a grouping left it without a person: it returns too
-                if s.get(Face, f) is not None:
+                if s.get(Face, f) is not None and f not in gone:
                     s.add(Assignment(face_id=f, person_id=person.id, origin=AssignmentOrigin.AUTO))
             elif new is None or a.person_id == new.id:
                 a.person_id = person.id

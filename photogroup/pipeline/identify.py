@@ -324,7 +324,14 @@ def enroll_faces(
     A reference face farther from the person's other faces (those it extends and the
     other references) than the assign threshold in force is probably someone else:
     refused with the distance unless `force`."""
-    from .people import assign_new_faces, merge_people, named, record, share_a_photo
+    from .people import (
+        assign_new_faces,
+        load_constraints,
+        merge_people,
+        named,
+        record,
+        share_a_photo,
+    )
     from .review import face_distance, people_distance
 
     name = check_name(name)
@@ -382,12 +389,14 @@ def enroll_faces(
                 select(Person).where(Person.name.is_(None), Person.hidden.is_(False))
             )
         ]
+        apart = load_constraints(s)
         close = [
             other
             for other in unnamed
             if (d := people_distance(s, embedder, pid, other)) is not None
             and d <= merge_t
             and not share_a_photo(s, pid, other)  # two faces of one photo: two people
+            and not apart.apart(pid, other)  # the user said (or split) they are two
         ]
     for other in close:
         merge_people(library, pid, other, value="enrolled")

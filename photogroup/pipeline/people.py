@@ -11,7 +11,7 @@ Rules the grouping keeps, whatever the clustering algorithm says:
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,10 +163,26 @@ def load_constraints(s: Session) -> Constraints:
                     DecisionKind.DIFFERENT_PEOPLE,
                     DecisionKind.MOVE_FACES,
                     DecisionKind.SPLIT,
+                    DecisionKind.SAME_PERSON,
                 ]
             ),
         )
     ).all()
+    # A person merged into another lives on as that one: what was forbidden for the
+    # first (faces moved out of it, held in a decision's details) holds for the second.
+    merged_into = {
+        int(d["other_id"]): int(pid)
+        for kind, _f, pid, _o, d in rows
+        if kind == DecisionKind.SAME_PERSON and pid is not None and (d or {}).get("other_id")
+    }
+
+    def now_called(pid: int) -> int:
+        seen = set()
+        while pid in merged_into and pid not in seen:
+            seen.add(pid)
+            pid = merged_into[pid]
+        return pid
+
     for kind, face_id, person_id, other, details in rows:
         if kind == DecisionKind.FACE_NOT_PERSON and face_id is not None and person_id is not None:
             c.rejected[face_id].add(person_id)
@@ -175,7 +191,7 @@ def load_constraints(s: Session) -> Constraints:
         elif kind == DecisionKind.MOVE_FACES:
             for f, p, _origin in (details or {}).get("previous", []):
                 if p is not None and p != person_id:
-                    c.rejected[int(f)].add(int(p))
+                    c.rejected[int(f)] |= {int(p), now_called(int(p))}
         elif kind == DecisionKind.SPLIT and person_id is not None:
             for f in (details or {}).get("faces", []):
                 c.rejected[int(f)].add(person_id)
@@ -235,6 +251,8 @@ def library_watermark(s: Session) -> tuple[Any, ...]:
         *conn.execute(
             "SELECT count(*), coalesce(max(id), 0), total(length(name)), total(hidden) FROM people"
         ).fetchone(),
+        *conn.execute("SELECT count(*), coalesce(max(id), 0) FROM faces").fetchone(),
+        *conn.execute("SELECT count(*), total(status = 'ok') FROM photos").fetchone(),
     )
 
 
@@ -270,14 +288,18 @@ def _match_clusters(
     and its other pieces become new people. A cluster is never matched to two people.
     """
     touched = touched or set()
-    pairs: list[tuple[int, float, int, int]] = []
-    for label in np.unique(labels):
-        if label < 0:
-            continue
-        members = faces.person[labels == label]
-        counts = Counter(int(p) for p in members if p >= 0)
-        for pid, n in counts.items():
-            pairs.append((n, n / len(members), int(label), pid))
+    grouped = labels >= 0
+    if not grouped.any():
+        return {}
+    sizes = np.bincount(labels[grouped])
+    known = grouped & (faces.person >= 0)
+    pair, counts = np.unique(
+        np.column_stack([labels[known], faces.person[known]]), axis=0, return_counts=True
+    )
+    pairs = [
+        (int(n), int(n) / int(sizes[label]), int(label), int(pid))
+        for (label, pid), n in zip(pair.tolist(), counts.tolist(), strict=True)
+    ]
     pairs.sort(key=lambda t: (-t[0], -t[1], t[2], t[3]))
     mapping: dict[int, int] = {}
     taken: set[int] = set()
@@ -307,6 +329,10 @@ def _read_state(s: Session, config: Config, embedder: str) -> _GroupingState:
     # Faces under the quality gate are grouped too (they shape the densities
     # HDBSCAN sees; leaving them out lowered BCubed F on lfw_devtrain from 0.9365 to
     # 0.9313), then taken out of every group: they never start or join a person.
+    from ..db.library import begin_read
+
+    begin_read(s)  # every read below sees one snapshot, the watermark's
+    watermark = library_watermark(s)
     faces = load_faces(s, embedder, config.quality.min_quality, gated_too=True)
     return _GroupingState(
         faces=faces,
@@ -314,7 +340,7 @@ def _read_state(s: Session, config: Config, embedder: str) -> _GroupingState:
         names={p.id: p.name for p in s.scalars(select(Person))},
         touched=touched_people(s, faces),
         threshold=thresholds.current(s, config, embedder, "assign"),
-        watermark=library_watermark(s),
+        watermark=watermark,
     )
 
 
@@ -355,9 +381,12 @@ def _plan(
 
     new_person = np.full(len(faces), -1, dtype=np.int64)
     new_person[faces.fixed] = faces.person[faces.fixed]
-    for label in sorted(set(labels.tolist()) - {-1}):
-        idx = np.nonzero((labels == label) & free)[0]
-        new_person[idx] = mapping.get(label, _NEW - label)
+    if (labels >= 0).any():
+        target = _NEW - np.arange(int(labels.max()) + 1, dtype=np.int64)
+        for label, pid in mapping.items():
+            target[label] = pid
+        grouped = free & (labels >= 0)
+        new_person[grouped] = target[labels[grouped]]
 
     # Noise: a face stays with its person while it is close to the person's group.
     protos = _prototypes(faces.vectors, new_person)
@@ -366,7 +395,7 @@ def _plan(
         if pid in protos and float(1.0 - (protos[pid] @ faces.vectors[i]).max()) <= state.threshold:
             new_person[i] = pid
 
-    _enforce_constraints(faces, new_person, state.constraints, state.names)
+    _enforce_constraints(faces, new_person, state.constraints, state.names, state.touched)
     one_face_per_photo(faces, new_person)
     return new_person
 
@@ -560,7 +589,11 @@ def _prototypes(vectors: FloatArray, person: np.ndarray, k: int = 5) -> dict[int
 
 
 def _enforce_constraints(
-    faces: FaceSet, new_person: np.ndarray, constraints: Constraints, names: dict[int, str | None]
+    faces: FaceSet,
+    new_person: np.ndarray,
+    constraints: Constraints,
+    names: dict[int, str | None],
+    touched: set[int] | None = None,
 ) -> None:
     """People with different names (or declared different, or split apart by the user)
     that ended in one group stay apart: a free face goes back to its old person. Then
@@ -572,6 +605,26 @@ def _enforce_constraints(
         a, b = names[old], names[new]
         if (a and b and a != b) or constraints.apart(old, new):
             new_person[i] = old
+    # A person a user shaped (named, confirmed, merged...) never loses its faces to one
+    # only a grouping made: a named person's group taken over by an unnamed one that
+    # held more of its faces would leave the name on an empty person.
+    if touched:
+        for i in np.nonzero(~faces.fixed & (new_person != -1) & (faces.person >= 0))[0]:
+            old, new = int(faces.person[i]), int(new_person[i])
+            if old != new and old in touched and new not in touched:
+                new_person[i] = old
+    # A new person made of parts of people that must stay apart: each part goes back.
+    fresh = ~faces.fixed & (new_person <= _NEW) & (faces.person >= 0)
+    for placeholder in np.unique(new_person[fresh]):
+        idx = np.flatnonzero(fresh & (new_person == placeholder))
+        olds = sorted({int(p) for p in faces.person[idx]})
+        clash = any(
+            constraints.apart(a, b) or (names.get(a) and names.get(b) and names[a] != names[b])
+            for k, a in enumerate(olds)
+            for b in olds[k + 1 :]
+        )
+        if clash:
+            new_person[idx] = faces.person[idx]
     for i in np.nonzero(~faces.fixed & (new_person >= 0))[0]:
         if not constraints.allows(int(faces.face_ids[i]), int(new_person[i])):
             new_person[i] = -1

@@ -69,6 +69,8 @@ _MIN_P, _MAX_P = 0.02, 0.98
 """Questions whose P(same) lies outside these are not worth asking... except a
 member face that is probably not its person, which is always worth a look."""
 FACES_SHOWN = 4
+#: "Is this one person?" is considered for this many of the largest people.
+SPLIT_PEOPLE = 300
 
 
 @dataclass
@@ -391,11 +393,17 @@ def _split_questions(
 
     out = []
     faces = model.faces
-    for pid, n in model.sizes.items():
+    # the SPLIT_PEOPLE largest people (a split's worth grows with its smaller side);
+    # each person's faces found once, by one sort
+    order = np.argsort(faces.person, kind="stable")
+    persons = faces.person[order]
+    starts = np.searchsorted(persons, list(model.sizes), side="left")
+    where = dict(zip(model.sizes, starts.tolist(), strict=True))
+    for pid, n in model.sizes.most_common(SPLIT_PEOPLE):
         qid = f"split:{pid}"
         if pid not in visible or n < 4 or qid in answered:
             continue
-        idx = np.flatnonzero(faces.person == pid)
+        idx = order[where[pid] : where[pid] + n]
         side, d = two_sides(faces.vectors[idx])
         smaller = int(min((side == 0).sum(), (side == 1).sum()))
         if smaller < 2:
@@ -784,6 +792,10 @@ def superseded_by(s: Session, dec: Decision) -> Decision | None:
     kind = DecisionKind(dec.kind)
     newer = select(Decision).where(Decision.id > dec.id, Decision.undone_at.is_(None))
     about = (Decision.person_id == dec.person_id) | (Decision.other_person_id == dec.person_id)
+    # a newer edit of the same faces (a move, a split, "not a face") rests on this one
+    edited = _newer_edit_of_faces(s, dec, _faces_of(dec))
+    if edited is not None:
+        return edited
     if kind in _FACE_KINDS:
         if dec.face_id is None:
             return None
@@ -821,6 +833,38 @@ def superseded_by(s: Session, dec: Decision) -> Decision | None:
     else:  # "different people", "not a face": they only forbid
         return None
     return s.scalar(query.order_by(Decision.id.desc()).limit(1))
+
+
+def _faces_of(dec: Decision) -> set[int]:
+    """The faces a decision changed (its face, or those listed in its details)."""
+    details = dec.details or {}
+    faces = {int(dec.face_id)} if dec.face_id is not None else set()
+    if dec.kind == DecisionKind.MOVE_FACES:
+        faces |= {int(f) for f, _p, _o in details.get("previous", [])}
+    elif dec.kind == DecisionKind.SPLIT:
+        faces |= {int(f) for f in details.get("faces", [])}
+    return faces
+
+
+def _newer_edit_of_faces(s: Session, dec: Decision, faces: set[int]) -> Decision | None:
+    """The newest active move, split or "not a face" after `dec` that touched `faces`."""
+    if not faces:
+        return None
+    found = None
+    for other in s.scalars(
+        select(Decision)
+        .where(
+            Decision.id > dec.id,
+            Decision.undone_at.is_(None),
+            Decision.kind.in_(
+                [DecisionKind.MOVE_FACES, DecisionKind.SPLIT, DecisionKind.NOT_A_FACE]
+            ),
+        )
+        .order_by(Decision.id)
+    ):
+        if _faces_of(other) & faces:
+            found = other
+    return found
 
 
 def _person_label(s: Session, pid: int | None) -> str:

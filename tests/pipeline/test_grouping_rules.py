@@ -146,3 +146,125 @@ def test_same_photo_rule_holds_for_real_clusterer_groups(library, config, rng, c
             continue
         assert (photo, pid) not in seen
         seen.add((photo, pid))
+
+
+# --- found by review (each failed before its fix) -------------------------------------
+
+
+def test_an_answer_given_while_the_grouping_reads_is_not_overwritten(
+    library, config, rng, centres, monkeypatch
+):
+    from photogroup.pipeline import people
+
+    add_faces(library, blob(rng, centres[0], 8, spread=0.04))
+    b = add_faces(library, blob(rng, centres[1], 6, spread=0.04))
+    c = add_faces(library, blob(rng, centres[2], 6, spread=0.04))
+
+    class First:  # a and b in one person, c another
+        def fit(self, X):
+            self.labels_ = np.where((np.asarray(X) @ centres[:3].T).argmax(axis=1) == 2, 1, 0)
+            return self
+
+    regroup(library, config, EMB, clusterer_factory=First)
+    y = people_of(library, c)[0]
+    face = b[0]
+    real, done = people.load_constraints, []
+
+    def answer_while_reading(s):  # between the faces read and the rest of the read
+        if not done:
+            done.append(review.answer(library, config, EMB, f"face:{face}:{y}", "yes"))
+        return real(s)
+
+    monkeypatch.setattr(people, "load_constraints", answer_while_reading)
+    regroup(library, config, EMB, clusterer_factory=lambda: NearestVector(centres[:3]))
+    assert people_of(library, [face]) == [y]
+    assert origins(library, [face]) == [AssignmentOrigin.CONFIRMED]
+    assert check(library) == []
+
+
+def test_a_face_deleted_by_a_scan_while_grouping_is_no_crash(library, config, rng, centres):
+    from sqlalchemy import delete
+
+    from photogroup.db.models import Face
+
+    add_faces(library, blob(rng, centres[0], 8, spread=0.04))
+    regroup(library, config, EMB)
+    new = add_faces(library, blob(rng, centres[0], 2, spread=0.04))
+
+    def scan_redetects():
+        with library.session() as s:
+            s.execute(delete(Face).where(Face.id == new[0]))
+
+    summary = regroup(library, config, EMB, after_read=scan_redetects)
+    assert summary.attempts == 2 and check(library) == []
+
+
+def test_a_named_person_keeps_its_faces_when_an_unnamed_one_outnumbers_it(
+    library, config, rng, centres
+):
+    a = add_faces(library, blob(rng, centres[0], 8, spread=0.04))
+    add_faces(library, blob(rng, centres[1], 10, spread=0.04))
+    regroup(library, config, EMB, clusterer_factory=lambda: NearestVector(centres[:2]))
+    pa = people_of(library, a)[0]
+    name_person(library, pa, "Ann")
+    regroup(library, config, EMB, clusterer_factory=OneCluster)
+    assert set(people_of(library, a)) == {pa}
+    assert check(library) == []
+
+
+def test_parts_of_two_named_people_do_not_become_one_new_person(library, config, rng, centres):
+    a = add_faces(library, blob(rng, centres[0], 8, spread=0.04))
+    b = add_faces(library, blob(rng, centres[1], 8, spread=0.04))
+    a2 = add_faces(library, blob(rng, centres[2], 3, spread=0.04))
+    b2 = add_faces(library, blob(rng, centres[3], 3, spread=0.04))
+
+    class First:  # a + a2 one person, b + b2 another
+        def fit(self, X):
+            lab = (np.asarray(X) @ centres.T).argmax(axis=1)
+            self.labels_ = np.where(lab >= 2, lab - 2, lab)
+            return self
+
+    class Second:  # a2 and b2 in one group of their own
+        def fit(self, X):
+            lab = (np.asarray(X) @ centres.T).argmax(axis=1)
+            self.labels_ = np.where(lab >= 2, 2, lab)
+            return self
+
+    regroup(library, config, EMB, clusterer_factory=First)
+    pa, pb = people_of(library, a)[0], people_of(library, b)[0]
+    name_person(library, pa, "Ann")
+    name_person(library, pb, "Bob")
+    regroup(library, config, EMB, clusterer_factory=Second)
+    assert set(people_of(library, a2)) == {pa} and set(people_of(library, b2)) == {pb}
+
+
+def test_faces_moved_out_stay_out_after_their_person_is_merged(library, config, rng, centres):
+    from photogroup.pipeline.edits import move_faces
+    from photogroup.pipeline.people import merge_people
+
+    a = add_faces(library, blob(rng, centres[0], 8, spread=0.04))
+    b = add_faces(library, blob(rng, centres[1], 6, spread=0.04))
+    regroup(library, config, EMB)
+    pa, pb = people_of(library, a)[0], people_of(library, b)[0]
+    move_faces(library, a[:2])  # "not pa"
+    merge_people(library, pb, pa)  # pa is pb: pa's faces join pb
+    regroup(library, config, EMB, clusterer_factory=OneCluster)
+    assert pb not in people_of(library, a[:2])
+
+
+def test_an_answer_a_newer_edit_rests_on_cannot_be_undone_alone(library, config, rng, centres):
+    import pytest
+
+    from photogroup.core.errors import UsageError
+    from photogroup.pipeline.edits import move_faces
+
+    a = add_faces(library, blob(rng, centres[0], 8, spread=0.04))
+    b = add_faces(library, blob(rng, centres[1], 6, spread=0.04))
+    regroup(library, config, EMB)
+    pa, pb = people_of(library, a)[0], people_of(library, b)[0]
+    confirmed = review.answer(library, config, EMB, f"face:{a[0]}:{pa}", "yes").decision_ids[0]
+    move_faces(library, [a[0]], to=pb)
+    assert check(library) == []
+    with pytest.raises(UsageError, match="rests on it"):
+        review.undo(library, config, EMB, confirmed)
+    assert people_of(library, [a[0]]) == [pb]
