@@ -14,7 +14,7 @@ from photogroup.pipeline.scan import Scanner
 
 from ..conftest import make_photo
 from ..pipeline.test_people import OneCluster
-from .test_page_first_hour import _open, _shot, browser, service  # noqa: F401 (fixtures)
+from .test_page_first_hour import SHOTS, _open, _shot, browser, service  # noqa: F401 (fixtures)
 
 
 def _by_person(library) -> dict[int, list[int]]:  # type: ignore[no-untyped-def]
@@ -135,6 +135,7 @@ def test_select_with_click_and_shift_click_then_move_to_a_new_person_and_undo(
         page.wait_for_function(
             "() => document.querySelectorAll('.person-faces .face').length === 3"
         )
+        _shot(page, f"selection-moved-{width}.png")
         after = _assigned(library, chosen)
         (new,) = {p for p, _ in after.values() if p is not None}
         assert new not in old_people
@@ -158,6 +159,13 @@ def test_not_x_and_not_a_face_on_a_selection(browser, service, library):  # noqa
     page, errors = _person_page(browser, service, first, 390, 844)
     label = page.text_content("#person-title")
     assert page.text_content("#not-person") == f"Not {label}"
+
+    # the keyboard selects too: Space on a focused face
+    page.focus(f".face[data-face='{_faces_shown(page)[0]}']")
+    page.keyboard.press(" ")
+    assert page.text_content("#selection-count") == "1 face selected"
+    page.keyboard.press(" ")
+    assert page.is_hidden("#selection")
 
     # "Not X": the faces leave the person and belong to no one
     chosen = _select(page, 0, 1)
@@ -231,6 +239,10 @@ def test_a_split_answered_no_in_the_page_survives_a_rescan_and_undo(
         "() => [...document.querySelectorAll('.qface img')].every(i => i.naturalWidth > 0)"
     )
     _shot(page, "split-question-390.png")
+    if SHOTS:
+        page.set_viewport_size({"width": 1280, "height": 800})
+        _shot(page, "split-question-1280.png")
+        page.set_viewport_size({"width": 390, "height": 844})
 
     page.keyboard.press("n")  # No: two people
     page.wait_for_function(

@@ -111,7 +111,7 @@ async function loadQuestion() {
   });
   box.append(sides);
   if (split) box.append(el("p", {class: "muted", id: "split-hint"},
-    "No splits them: the side without confirmed faces becomes a new person (Undo puts it back)."));
+    "No splits them: the side with fewer confirmed faces becomes a new person (Undo puts it back)."));
   const actions = el("div", {class: "actions"});
   let focus = null;
   if (current.kind === "who") {
@@ -201,7 +201,13 @@ async function loadPerson(pid) {
   for (const f of data.faces) {
     const img = el("img", {src: `/face/${f.face_id}.jpg?size=128`, alt: `face ${f.face_id}`,
                            "data-face": f.face_id, title: "Click to select (shift-click: a range)"});
-    const wrap = el("span", {class: "face", "data-face": f.face_id, role: "button", "aria-pressed": "false"}, img);
+    const wrap = el("span", {class: "face", "data-face": f.face_id, role: "button", tabindex: "0",
+                             "aria-pressed": "false", "aria-label": `Select face ${f.face_id}`}, img);
+    wrap.addEventListener("keydown", ev => {  // Space or Enter: a click (shift too)
+      if (ev.target !== wrap || (ev.key !== " " && ev.key !== "Enter")) return;
+      ev.preventDefault();
+      wrap.dispatchEvent(new MouseEvent("click", {shiftKey: ev.shiftKey}));
+    });
     wrap.addEventListener("click", ev => {
       if (ev.shiftKey && anchor !== null) {
         const [a, b] = [order.indexOf(anchor), order.indexOf(f.face_id)].sort((x, y) => x - y);
