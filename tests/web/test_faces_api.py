@@ -50,6 +50,9 @@ def test_move_to_someone_not_x_and_not_a_face_each_undone_whole(served, library,
     assert new not in people and {_assignments(library)[f][0] for f in of_a} == {new}
     _post(served, "/api/undo", {})
     assert _assignments(library) == start
+    # the new person, empty again, is listed nowhere (not even with "show all")
+    listed = json.loads(request(served, "GET", "/api/people?all=1").body)["people"]
+    assert sorted(p["id"] for p in listed) == people
 
     status, body = _post(served, "/api/faces/move", {"faces": of_a[:1], "to": None})
     assert status == 200 and body["person_id"] is None, body

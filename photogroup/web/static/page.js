@@ -264,8 +264,7 @@ function selectionBar(p, picked, reload) {
   };
   const moveTo = el("button", {id: "move-to", onclick: async () => {
     if (!picker.hidden) { picker.hidden = true; return; }
-    // people with faces only (an undone "A new person" stays behind, empty)
-    const others = (await api("/api/people?all=1")).people.filter(o => o.id !== p.id && o.faces > 0);
+    const others = (await api("/api/people?all=1")).people.filter(o => o.id !== p.id);
     const grid = el("div", {class: "grid merge-grid"});
     grid.append(el("div", {class: "card move-choice new-person", "data-person": "new",
                            onclick: () => act("/api/faces/move", {new: true})},
