@@ -56,6 +56,7 @@ def test_move_to_someone_not_x_and_not_a_face_each_undone_whole(served, library,
 
     status, body = _post(served, "/api/faces/move", {"faces": of_a[:1], "to": None})
     assert status == 200 and body["person_id"] is None, body
+    assert body["message"] == f"1 face is no longer Person {a}."
     assert of_a[0] not in _assignments(library)
     _post(served, "/api/undo", {})
     assert _assignments(library) == start

@@ -172,6 +172,9 @@ def test_not_x_and_not_a_face_on_a_selection(browser, service, library):  # noqa
     # "Not X": the faces leave the person and belong to no one
     chosen = _select(page, 0, 1)
     page.click("#not-person")
+    page.wait_for_function(
+        f"() => document.querySelector('#status').textContent.startsWith('2 faces are no longer {label}.')"
+    )
     page.wait_for_function("() => document.querySelectorAll('.person-faces .face').length === 4")
     assert _assigned(library, chosen) == {f: None for f in chosen}
     with library.session() as s:
