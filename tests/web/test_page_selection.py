@@ -218,6 +218,8 @@ def test_a_split_answered_no_in_the_page_survives_a_rescan_and_undo(
 ):
     first, second, before = _two_merged(library)
     page, errors = _open(browser, service, 390, 844)
+    refused: list[str] = []  # which request a console error is about
+    page.on("response", lambda r: refused.append(r.url) if r.status >= 400 else None)
     page.wait_for_selector(f"#question-text[data-id='split:{first}']")
     assert page.text_content("#question-text") == "Is this one person?"
     # the two sides in two rows, one above the other, each face with ⊘
@@ -253,6 +255,12 @@ def test_a_split_answered_no_in_the_page_survives_a_rescan_and_undo(
     page.wait_for_function(
         "() => /Split 3 faces/.test(document.querySelector('#status').textContent)"
     )
+    # the next question shown, its faces loaded, before the photos are rewritten below
+    page.wait_for_function(
+        f"""() => {{ const q = document.querySelector('#question-text');
+                   return document.querySelector('#done') || (q && q.dataset.id !== 'split:{first}'); }}"""
+    )
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
     (moved,) = [c for c in colours if first not in {p for p, _ in _assigned(library, c).values()}]
     (new,) = {p for p, _ in _assigned(library, moved).values()}
     assert new is not None and new not in before
@@ -271,4 +279,4 @@ def test_a_split_answered_no_in_the_page_survives_a_rescan_and_undo(
     page.click("#undo-inline")
     page.wait_for_function("() => /split/.test(document.querySelector('#status').textContent)")
     assert {p for p, _ in _assigned(library, moved).values()} == {first}
-    assert errors == []
+    assert errors == [], refused
