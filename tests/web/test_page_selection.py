@@ -162,6 +162,12 @@ def test_not_x_and_not_a_face_on_a_selection(browser, service, library):  # noqa
     label = page.text_content("#person-title")
     assert page.text_content("#not-person") == f"Not {label}"
 
+    # ⤢ shows a face in its photo (a click on the face selects it instead)
+    page.click(f".face[data-face='{_faces_shown(page)[0]}'] button.zoom")
+    page.wait_for_selector("#face-box:not([hidden])")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#overlay") and page.is_hidden("#selection")
+
     # the keyboard selects too: Space on a focused face
     page.focus(f".face[data-face='{_faces_shown(page)[0]}']")
     page.keyboard.press(" ")
