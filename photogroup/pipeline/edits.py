@@ -90,9 +90,12 @@ def move_faces(
         if target is not None:
             touched.add(target.id)
         refresh_people_stats(sqlite_connection(s), touched)
-        where = "no one" if target is None else display_name(target)
         n = len(ids)
-        return f"Moved {n} face{'s' if n != 1 else ''} to {where}.", dec.id
+        if target is None:  # "Not X": say whom they left
+            left = [s.get(Person, p) for p in sorted(touched)]
+            who = " or ".join(display_name(p) for p in left if p is not None) or "anyone's"
+            return f"{n} face{'s are' if n != 1 else ' is'} no longer {who}.", dec.id
+        return f"Moved {n} face{'s' if n != 1 else ''} to {display_name(target)}.", dec.id
 
 
 def mark_not_faces(library: Library, face_ids: Iterable[int], **answer: Any) -> tuple[str, int]:

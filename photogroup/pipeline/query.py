@@ -106,11 +106,14 @@ def list_people(
     """Named people first, then unnamed by size. Hidden people, strangers (unnamed
     groups seen in fewer than `min_faces` photos), and unnamed groups made mostly of
     faces under `min_quality` (small, blurred faces of crowds) are listed only with
-    `include_all`."""
+    `include_all`. An unnamed person with no faces left (a split or a move to a new
+    person undone, every face moved away) is never listed: there is nothing to show."""
     with reader_of(source) as reader:
         found = _person_rows(reader)
     rows = []
     for row, q_mid in found:
+        if row.faces == 0 and not row.name:
+            continue
         mostly_low = q_mid is not None and q_mid < min_quality
         if not include_all and (
             row.hidden or (not row.name and (min(row.faces, row.photos) < min_faces or mostly_low))

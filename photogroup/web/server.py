@@ -45,8 +45,9 @@ from ..core.errors import (
 )
 from ..core.ids import MAX_ID
 from ..db.library import Library
-from ..db.models import Assignment, Face, Photo
+from ..db.models import Assignment, Decision, Face, Photo
 from ..pipeline import crops, review
+from ..pipeline.edits import mark_not_faces, move_faces
 from ..pipeline.people import hide_person, merge_people, name_person
 from ..pipeline.query import get_person, list_people
 from .pool import PooledHandler, PooledHTTPServer
@@ -68,6 +69,8 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+#: The most faces one selection may move or mark (the person page shows 500 at most).
+MAX_FACES_AT_ONCE = 500
 #: The largest request body on /api/models/ (a photo's bytes in base64).
 MODEL_BODY_LIMIT = 64 << 20
 
@@ -183,6 +186,14 @@ _FIELD_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "id": (lambda v: type(v) is int and 0 <= v <= MAX_ID, "an id (a whole number)"),
     "id?": (lambda v: v is None or (type(v) is int and 0 <= v <= MAX_ID), "an id or null"),
     "bool": (lambda v: type(v) is bool, "true or false"),
+    "ids": (
+        lambda v: (
+            type(v) is list
+            and 1 <= len(v) <= MAX_FACES_AT_ONCE
+            and all(type(i) is int and 0 <= i <= MAX_ID for i in v)
+        ),
+        f"a list of 1 to {MAX_FACES_AT_ONCE} ids",
+    ),
     "any": (lambda v: True, "any JSON value"),  # checked by the pipeline (names)
 }
 
@@ -236,6 +247,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/people/{id}/name", "rename", body={"name": "any"}),
     Route("POST", "/api/people/{id}/hide", "hide", body={"hidden": "bool"}),
     Route("POST", "/api/faces/{id}/remove", "remove_face"),
+    # a selection of faces on a person's page: "Move to…", "Not X" (no target), "Not a face"
+    Route(
+        "POST", "/api/faces/move", "move_faces", body={"faces": "*ids", "to": "id?", "new": "bool"}
+    ),
+    Route("POST", "/api/faces/notface", "not_faces", body={"faces": "*ids"}),
     # the warm models of `photogroup serve` (identify, compare, draw): nothing is written
     Route("POST", "/api/models/analyse", "models", body={"data": "*text"}),
 )
@@ -555,6 +571,30 @@ class ReviewServer:
         result = review.remove_face(st.library, st.config, st.embedder, call.ids[0])
         st.answered()
         return {"message": result.message}
+
+    def _move_faces(self, call: Call) -> dict[str, Any]:
+        faces, to, new = call.body["faces"], call.body.get("to"), call.body.get("new", False)
+        if new and to is not None:
+            raise _Reply(
+                HTTPStatus.BAD_REQUEST,
+                f'Give "to" ({to}) or "new": true, not both: the faces go to one person.',
+            )
+        message, decision = move_faces(self.state.library, faces, to=to, new_person=new)
+        self.state.answered()
+        with self.state.library.new_session() as s:
+            target = s.scalar(select(Decision.person_id).where(Decision.id == decision))
+        return {
+            "message": message,
+            "faces": sorted(set(faces)),
+            "person_id": target,
+            "decision": decision,
+        }
+
+    def _not_faces(self, call: Call) -> dict[str, Any]:
+        faces = call.body["faces"]
+        message, decision = mark_not_faces(self.state.library, faces)
+        self.state.answered()
+        return {"message": message, "faces": sorted(set(faces)), "decision": decision}
 
     # -- lookups --------------------------------------------------------------------------
 

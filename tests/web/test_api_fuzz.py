@@ -67,6 +67,9 @@ def _typed(kind: str, known_ids: list[int]) -> st.SearchStrategy:  # type: ignor
         return st.sampled_from(known_ids) | st.integers(0, 2**63 - 1)
     if kind == "bool":
         return st.booleans()
+    if kind == "ids":  # mostly valid selections, some empty, too long or with a stranger
+        some_id = st.sampled_from(known_ids) | st.integers(-1, 2**63)
+        return st.lists(some_id, max_size=6) | st.lists(st.sampled_from(known_ids), min_size=501)
     return odd_text | st.text(max_size=20) | st.sampled_from(["yes", "no", "skip", "who:1"])
 
 

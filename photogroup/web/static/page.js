@@ -99,13 +99,19 @@ async function loadQuestion() {
   box.replaceChildren();
   if (!current) { box.append(el("p", {id: "done"}, "No questions left. Thank you!")); return; }
   box.append(el("h2", {id: "question-text", "data-id": current.id}, current.text));
-  const sides = el("div", {class: "sides"});
-  for (const s of current.sides) {
-    const title = s.person_id === null ? "This face" : `${s.label} (${s.size} faces)`;
-    sides.append(el("div", {class: "side"}, el("h3", {}, title),
+  // "Is this one person?": the person's two sub-groups, one row each
+  const split = current.kind === "one_person";
+  const sides = el("div", {class: split ? "sides rows" : "sides"});
+  current.sides.forEach((s, k) => {
+    const title = s.person_id === null ? "This face"
+      : split ? `${s.label}, ${k === 0 ? "one side" : "the other side"} (${s.size} faces)`
+      : `${s.label} (${s.size} faces)`;
+    sides.append(el("div", {class: "side", "data-side": k}, el("h3", {}, title),
                     el("div", {class: "faces"}, ...s.faces.map(notFaceable))));
-  }
+  });
   box.append(sides);
+  if (split) box.append(el("p", {class: "muted", id: "split-hint"},
+    "No splits them: the side with fewer confirmed faces becomes a new person (Undo puts it back)."));
   const actions = el("div", {class: "actions"});
   let focus = null;
   if (current.kind === "who") {
@@ -179,16 +185,50 @@ async function loadPerson(pid) {
   currentPerson = pid;
   const p = data.person, box = $("#people");
   const name = el("input", {id: "rename", value: p.name || "", placeholder: "Name", "aria-label": "Name"});
-  const faces = el("div", {class: "faces"});
+  const faces = el("div", {class: "faces person-faces"});
+  const picked = new Set();
+  let anchor = null;  // the last face clicked: shift-click selects the range from it
+  const order = data.faces.map(f => f.face_id);
+  const bar = selectionBar(p, picked, () => loadPerson(pid));
+  const mark = () => {
+    for (const w of faces.children) {
+      const on = picked.has(Number(w.dataset.face));
+      w.classList.toggle("selected", on);
+      w.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    bar.update();
+  };
   for (const f of data.faces) {
-    const wrap = el("span", {class: "face", "data-face": f.face_id}, faceImg(f));
+    const img = el("img", {src: `/face/${f.face_id}.jpg?size=128`, alt: `face ${f.face_id}`,
+                           "data-face": f.face_id, title: "Click to select (shift-click: a range)"});
+    const wrap = el("span", {class: "face", "data-face": f.face_id, role: "button", tabindex: "0",
+                             "aria-pressed": "false", "aria-label": `Select face ${f.face_id}`}, img);
+    wrap.addEventListener("keydown", ev => {  // Space or Enter: a click (shift too)
+      if (ev.target !== wrap || (ev.key !== " " && ev.key !== "Enter")) return;
+      ev.preventDefault();
+      wrap.dispatchEvent(new MouseEvent("click", {shiftKey: ev.shiftKey}));
+    });
+    wrap.addEventListener("click", ev => {
+      if (ev.shiftKey && anchor !== null) {
+        const [a, b] = [order.indexOf(anchor), order.indexOf(f.face_id)].sort((x, y) => x - y);
+        for (const id of order.slice(a, b + 1)) picked.add(id);
+      } else if (picked.has(f.face_id)) picked.delete(f.face_id);
+      else picked.add(f.face_id);
+      anchor = f.face_id;
+      mark();
+    });
     wrap.append(el("button", {title: `Not ${p.label} (Undo puts it back)`, class: "remove", onclick: async ev => {
       ev.stopPropagation();
       try { say((await api(`/api/faces/${f.face_id}/remove`, {})).message, {undoable: true}); } catch (e) { fail(e); }
       await loadPerson(pid);
-    }}, "✕"));
+    }}, "✕"),
+    el("button", {title: "Show this face in its photo", class: "zoom", onclick: ev => {
+      ev.stopPropagation(); showFace(f.face_id);
+    }}, "⤢"));
     faces.append(wrap);
   }
+  // shift-click would also select the page's text
+  faces.addEventListener("mousedown", ev => { if (ev.shiftKey) ev.preventDefault(); });
   box.replaceChildren(
     el("p", {}, el("a", {href: "#", onclick: ev => { ev.preventDefault(); loadPeople(); }}, "← all people")),
     el("h2", {id: "person-title"}, p.label),
@@ -204,8 +244,58 @@ async function loadPerson(pid) {
          await loadPeople();
        }}, p.hidden ? "Show" : "Hide")),
     await mergePanel(p),
-    el("p", {class: "muted"}, `${p.faces} faces in ${p.photos} photos. Click a face to see it in its photo; ✕ removes a face that is not ${p.label}.`),
-    faces);
+    el("p", {class: "muted"}, `${p.faces} faces in ${p.photos} photos. Click faces to select them ` +
+       `(shift-click: a range), then act on them all at once; ⤢ shows a face in its photo; ` +
+       `✕ removes one face that is not ${p.label}.`),
+    faces, bar.element);
+  mark();
+}
+
+// The selected faces of a person's page and what can be done with them at once.
+function selectionBar(p, picked, reload) {
+  const count = el("span", {id: "selection-count"});
+  const picker = el("div", {id: "move-picker", hidden: ""});
+  const act = async (path, body) => {
+    try {
+      const r = await api(path, {faces: [...picked], ...body});
+      say(r.message, {undoable: true});
+    } catch (e) { fail(e); return; }
+    try { await reload(); } catch (e) { await loadPeople(); }  // no faces left: the grid
+  };
+  const moveTo = el("button", {id: "move-to", onclick: async () => {
+    if (!picker.hidden) { picker.hidden = true; return; }
+    const others = (await api("/api/people?all=1")).people.filter(o => o.id !== p.id);
+    const grid = el("div", {class: "grid merge-grid"});
+    grid.append(el("div", {class: "card move-choice new-person", "data-person": "new",
+                           onclick: () => act("/api/faces/move", {new: true})},
+                   el("div", {class: "plus"}, "+"), el("div", {}, "A new person")));
+    for (const o of others) {
+      grid.append(personCard(o, 80, {class: "card move-choice", title: `Move the selected faces to ${o.label}`},
+                             () => act("/api/faces/move", {to: o.id})));
+    }
+    picker.replaceChildren(el("p", {class: "muted"}, "Move the selected faces to:"), grid);
+    picker.hidden = false;
+  }}, "Move to…");
+  const element = el("div", {id: "selection", hidden: ""},
+    el("div", {class: "actions"}, count,
+       el("button", {id: "not-person", class: "no", onclick: () => act("/api/faces/move", {to: null})}, `Not ${p.label}`),
+       moveTo,
+       el("button", {id: "not-face", onclick: () => act("/api/faces/notface", {})}, "Not a face"),
+       el("button", {id: "select-none", onclick: () => {
+         picked.clear();
+         for (const w of document.querySelectorAll(".person-faces .face")) {
+           w.classList.remove("selected"); w.setAttribute("aria-pressed", "false");
+         }
+         update();
+       }}, "Clear")),
+    picker);
+  function update() {
+    const n = picked.size;
+    element.hidden = n === 0;
+    if (n === 0) picker.hidden = true;
+    count.textContent = `${n} face${n === 1 ? "" : "s"} selected`;
+  }
+  return {element, update};
 }
 
 // "Merge with…": the other people as faces; pick one, then confirm.
