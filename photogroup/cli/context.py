@@ -20,6 +20,13 @@ def _note(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _upgrade(path: Path) -> None:
+    """Bring a library to the newest schema (with a backup first) for a reader."""
+    from ..db.library import open_library
+
+    open_library(path, create=False, on_note=_note).close()
+
+
 @dataclass
 class AppContext:
     config_path: str | None = None
@@ -59,7 +66,7 @@ class AppContext:
     def reader(self) -> Reader:
         """Read-only access for listings: standard-library sqlite3, starts fast."""
         if self._reader is None:
-            self._reader = open_reader(self.database, on_note=_note)
+            self._reader = open_reader(self.database, upgrade=_upgrade)
         return self._reader
 
     def close(self) -> None:

@@ -39,6 +39,11 @@ class LibraryError(PhotogroupError):
     exit_code = 5
 
 
+class SchemaOutOfDate(LibraryError):
+    """The library's schema is older than this photogroup's: a read-only opener says
+    so, and the caller that may write upgrades it (db.library.open_library)."""
+
+
 class ScanLockedError(PhotogroupError):
     """Another scan holds the library's scan lock."""
 

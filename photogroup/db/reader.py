@@ -2,8 +2,9 @@
 
 `photogroup people`, `photogroup photos` and the other listings answer from here,
 so they start in a fraction of a second: no SQLAlchemy, no Alembic, no numpy.
-A library that needs a migration is upgraded first through `open_library` (the
-only case that imports them).
+A library that needs a migration is reported (SchemaOutOfDate), or upgraded by
+the `upgrade` its caller gives (the CLI gives db.library.open_library: the only
+case that imports them). This module imports nothing of db.library.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import LibraryError
+from ..core.errors import LibraryError, SchemaOutOfDate
 from .errors import storage_error
 from .revisions import check_not_newer, current_revisions, no_library, script_heads
 
@@ -50,8 +51,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_reader(path: Path | str, on_note: Callable[[str], None] | None = None) -> Reader:
-    """Open the library at `path` for reading; it must exist. `on_note`: see open_library."""
+def open_reader(path: Path | str, upgrade: Callable[[Path], None] | None = None) -> Reader:
+    """Open the library at `path` for reading; it must exist. A library at an older
+    schema is upgraded by `upgrade(path)` when given (the caller, one floor up, knows
+    how: db.library.open_library), else SchemaOutOfDate is raised."""
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise no_library(path)
@@ -70,8 +73,11 @@ def open_reader(path: Path | str, on_note: Callable[[str], None] | None = None) 
         raise
     if current != heads:
         conn.close()
-        from .library import open_library  # upgrades (with a backup first)
-
-        open_library(path, create=False, on_note=on_note).close()
+        if upgrade is None:
+            raise SchemaOutOfDate(
+                f"The library {str(path)!r} is at an older schema; opening it to write "
+                "upgrades it (with a backup first)."
+            )
+        upgrade(path)
         conn = _connect(path)
     return Reader(path, conn)
