@@ -1,4 +1,4 @@
-"""photogroup serve [--port N] [--no-browser]"""
+"""photogroup serve [--port N]"""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from .output import plural
     type=click.IntRange(0, 65535),
     help="Port (default: [review] port; 0 picks a free one).",
 )
-@click.option("--no-browser", is_flag=True, default=True, hidden=True)
 @click.pass_obj
-def command(app: AppContext, port: int | None, no_browser: bool) -> None:
+def command(app: AppContext, port: int | None) -> None:
     """Run photogroup as a service: the web page (people, photos of X and Y, review
     questions) and its JSON API on 127.0.0.1, and scans of the [library] roots every
     [serve] scan_every_minutes in the same process, never two at once."""
@@ -36,11 +35,12 @@ def command(app: AppContext, port: int | None, no_browser: bool) -> None:
     database = app.database
     database.parent.mkdir(parents=True, exist_ok=True)
     library = app.library(create=True)
-    eid = embedder_id(library) or config.embedding.model
-    server = make_server(library, config, eid, port=port)
     # Built by the first scan that finds a new or changed photo, or by the first
     # identify, compare or draw sent here; then kept.
     models = LazyModels(config, lambda m: click.echo(m, err=True))
+    # the vectors grouping reads: the newest scan's, or those the configured model writes
+    eid = embedder_id(library) or models.embedder_id
+    server = make_server(library, config, eid, port=port)
     server.model_api = ModelAPI(config, models)
     roots = [Path(r).expanduser() for r in config.library.roots]
     every = config.serve.scan_every_minutes
