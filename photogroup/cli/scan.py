@@ -8,8 +8,7 @@ import click
 
 from ..core.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 from ..pipeline.lock import scan_lock
-from ..pipeline.people import group_library
-from ..pipeline.scan import Scanner, ScanSummary
+from ..pipeline.scan import ScanSummary, scan_library
 from .context import AppContext
 from .output import plural
 from .paths import require_existing
@@ -88,21 +87,15 @@ def command(
         from ..pipeline.models import LazyModels
 
         models = LazyModels(config, bar.message)  # built only if a photo needs them
-        scanner = Scanner(library, config, progress=bar, models=models)
-        summary = scanner.run(roots, prune=prune, retry_errors=retry_errors)
-        grouping = group_library(library, config, models.embedder_id)
-        written = None
-        if config.xmp.write == "sidecar":
-            from ..pipeline.xmp import sync_sidecars
-
-            written = sync_sidecars(library, config)
+        result = scan_library(
+            library, config, roots, models, bar, prune=prune, retry_errors=retry_errors
+        )
+    summary, xmp, written = result.summary, result.xmp, result.sidecars
     for line in _summary_lines(summary):
         click.echo(line, err=True)
-    if scanner.xmp is not None and (
-        scanner.xmp.regions or scanner.xmp.removed or scanner.xmp.problems
-    ):
-        click.echo(scanner.xmp.line(), err=True)
-    click.echo(grouping, err=True)
+    if xmp is not None and (xmp.regions or xmp.removed or xmp.problems):
+        click.echo(xmp.line(), err=True)
+    click.echo(result.grouping, err=True)
     if written is not None and (written.photos or written.problems):
         click.echo(written.line(), err=True)
     return EXIT_PARTIAL if summary.failed or summary.missing_roots else EXIT_OK

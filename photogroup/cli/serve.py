@@ -25,7 +25,7 @@ def command(app: AppContext, port: int | None) -> None:
     questions) and its JSON API on 127.0.0.1, and scans of the [library] roots every
     [serve] scan_every_minutes in the same process, never two at once."""
     from ..pipeline.models import LazyModels
-    from ..pipeline.people import embedder_id, group_library
+    from ..pipeline.people import embedder_id
     from ..pipeline.schedule import Scheduler, state_path
     from ..web import client
     from ..web.models import ModelAPI
@@ -65,15 +65,13 @@ def command(app: AppContext, port: int | None) -> None:
 
         def scan() -> str:
             from ..pipeline.lock import scan_lock
-            from ..pipeline.scan import Scanner
+            from ..pipeline.scan import scan_library
 
             with scan_lock(database, wait=0.0):
-                sm = Scanner(library, config, models=models).run(roots)
-                grouping = group_library(library, config, models.embedder_id)
-                if config.xmp.write == "sidecar":
-                    from ..pipeline.xmp import sync_sidecars
-
-                    grouping += " " + sync_sidecars(library, config).line()
+                result = scan_library(library, config, roots, models)
+                sm, grouping = result.summary, result.grouping
+                if result.sidecars is not None:
+                    grouping += " " + result.sidecars.line()
                 server.state.embedder = models.embedder_id
                 server.state.filled = False
                 return (

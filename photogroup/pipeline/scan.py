@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -801,3 +802,40 @@ class Scanner:
             if sm.new or sm.changed or sm.moved or sm.missing or sm.reappeared or sm.failed:
                 # Faces came, went or changed photos: people's figures follow.
                 refresh_people_stats(sqlite_connection(s))
+
+
+@dataclass
+class ScanResult:
+    """What `scan_library` did: the scan, the XMP regions read, the grouping, the
+    sidecars written ([xmp] write = "sidecar")."""
+
+    summary: ScanSummary
+    xmp: XmpSummary | None
+    grouping: str
+    sidecars: Any = None
+
+
+def scan_library(
+    library: Library,
+    config: Config,
+    roots: list[Path],
+    models: ModelSource,
+    progress: Progress | None = None,
+    *,
+    prune: bool = False,
+    retry_errors: bool = False,
+) -> ScanResult:
+    """The scan use case, one home for `photogroup scan`, `serve`'s scheduled scans and
+    the benches: index the roots (the caller holds the scan lock), group the faces,
+    then keep XMP sidecars in sync when configured."""
+    from .people import group_library
+
+    scanner = Scanner(library, config, progress=progress, models=models)
+    summary = scanner.run(roots, prune=prune, retry_errors=retry_errors)
+    grouping = group_library(library, config, models.embedder_id)
+    sidecars = None
+    if config.xmp.write == "sidecar":
+        from .xmp import sync_sidecars
+
+        sidecars = sync_sidecars(library, config)
+    return ScanResult(summary, scanner.xmp, grouping, sidecars)
