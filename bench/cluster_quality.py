@@ -45,13 +45,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import SETS, Faces, load_set, same_photo_clusters
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import SETS, Faces, load_set, same_photo_clusters  # noqa: E402
-
-from photogroup.core.cluster import FaceClusterer  # noqa: E402
-from photogroup.core.metrics import bcubed, coverage, pairwise  # noqa: E402
+from photogroup.core.cluster import FaceClusterer
+from photogroup.core.metrics import bcubed, coverage, pairwise
 
 #: Settings compared by --sweep (each row: the defaults with these changes).
 SWEEP: list[dict[str, Any]] = [

@@ -37,16 +37,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from photogroup.core.cluster import (  # noqa: E402
+from photogroup.core.cluster import (
     FaceClusterer,
     nearest_prototypes,
     person_prototypes,
 )
-from photogroup.core.metrics import bcubed, pairwise  # noqa: E402
+from photogroup.core.metrics import bcubed, pairwise
+
+REPO = Path(__file__).resolve().parent.parent
 
 DIM = 128
 #: Spread of the identity centres: variance of dimension i decays as

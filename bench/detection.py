@@ -28,23 +28,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import dataset  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
+from _common import dataset
+from PIL import Image, ImageOps
 
-from photogroup.core.config import load_config  # noqa: E402
-from photogroup.core.detect import downscale_factor, face_size, filter_detections, iou  # noqa: E402
-from photogroup.core.types import Box, Detection  # noqa: E402
-from photogroup.ml.detector import MTCNNDetector  # noqa: E402
+from photogroup.core.config import load_config
+from photogroup.core.detect import downscale_factor, face_size, filter_detections, iou
+from photogroup.core.types import Box, Detection
+from photogroup.ml.detector import MTCNNDetector
 
 IOU_MATCH = 0.5
 _DEFAULTS = load_config().detection  # the product's defaults (config.toml)

@@ -26,16 +26,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _common import CACHE, dataset, scan
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import CACHE, dataset, scan  # noqa: E402
-
-from photogroup.core.cluster import FaceClusterer  # noqa: E402
-from photogroup.core.config import load_config  # noqa: E402
-from photogroup.core.detect import iou  # noqa: E402
-from photogroup.core.metrics import bcubed  # noqa: E402
-from photogroup.core.quality import quality_score  # noqa: E402
+from photogroup.core.cluster import FaceClusterer
+from photogroup.core.config import load_config
+from photogroup.core.detect import iou
+from photogroup.core.metrics import bcubed
+from photogroup.core.quality import quality_score
 
 SIGNALS = ("size", "score", "sharpness", "frontal", "inside")
 

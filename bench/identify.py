@@ -16,18 +16,14 @@ as `photogroup identify` does.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
+from _common import CACHE, dataset, load_faces, scan
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE, dataset, load_faces, scan  # noqa: E402
-
-from photogroup.core.calibration import Calibration  # noqa: E402
-from photogroup.core.config import load_config  # noqa: E402
-from photogroup.pipeline.identify import Gallery  # noqa: E402
+from photogroup.core.calibration import Calibration
+from photogroup.core.config import load_config
+from photogroup.pipeline.identify import Gallery
 
 
 def main() -> None:

@@ -26,13 +26,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from photogroup.core.align import align_face, scaled_template
+from photogroup.core.types import FloatArray, ImageArray
+from photogroup.ml.facenet import FACE_FRACTION, Y_SHIFT, FaceNetEmbedder
 
-from photogroup.core.align import align_face, scaled_template  # noqa: E402
-from photogroup.core.types import FloatArray, ImageArray  # noqa: E402
-from photogroup.ml.facenet import FACE_FRACTION, Y_SHIFT, FaceNetEmbedder  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 IMAGE_SIZE = 250
 #: Landmarks used when MTCNN finds no face: the median MTCNN landmarks of the

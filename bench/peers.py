@@ -74,10 +74,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (  # noqa: E402
+from _common import (
     _SUBSETS,
     _UNLABELLED,
     CACHE,
@@ -90,7 +87,7 @@ from _common import (  # noqa: E402
     set_library,
 )
 
-from photogroup.core.metrics import bcubed  # noqa: E402
+from photogroup.core.metrics import bcubed
 
 CHECKPOINT = 200
 

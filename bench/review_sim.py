@@ -34,19 +34,16 @@ import contextlib
 import io
 import json
 import sqlite3
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from _common import fresh_copy, load_set, scan, set_library
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fresh_copy, load_set, scan, set_library  # noqa: E402
-
-from photogroup.cli import main as cli  # noqa: E402
-from photogroup.core.metrics import bcubed, coverage  # noqa: E402
+from photogroup.cli import main as cli
+from photogroup.core.metrics import bcubed, coverage
 
 
 def run(db: Path, *args: str) -> str:

@@ -23,21 +23,17 @@ import os
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import DATA, dataset, indexed_tree
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import DATA, dataset, indexed_tree  # noqa: E402
-
-from photogroup.core.config import load_config  # noqa: E402
-from photogroup.db.library import open_library  # noqa: E402
-from photogroup.pipeline.models import load_models  # noqa: E402
-from photogroup.pipeline.scan import Scanner  # noqa: E402
+from photogroup.core.config import load_config
+from photogroup.db.library import open_library
+from photogroup.pipeline.models import load_models
+from photogroup.pipeline.scan import Scanner
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 

@@ -28,8 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, dataset  # noqa: E402
+from _common import REPO, dataset
 
 CACHE = Path.home() / ".cache" / "photogroup-bench"
 

@@ -34,18 +34,15 @@ import io
 import random
 import shutil
 import sqlite3
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from _common import dataset, indexed_tree
+from review_sim import Truth
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dataset, indexed_tree  # noqa: E402
-from review_sim import Truth  # noqa: E402
-
-from photogroup.cli import main as cli  # noqa: E402
-from photogroup.core.metrics import bcubed, coverage  # noqa: E402
+from photogroup.cli import main as cli
+from photogroup.core.metrics import bcubed, coverage
 
 
 def photogroup(db: Path, *args: str) -> None:
