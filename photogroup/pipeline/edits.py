@@ -131,9 +131,10 @@ def split_person(
     (ties: the smaller side) becomes a new person. Confirmed faces never move."""
     from ..core.split import two_sides
     from .people import FaceSet
+    from .review import claim_question
 
     with library.session() as s:
-        begin_write(s)
+        claim_question(s, answer.get("question"))
         person = find_person(s, person_ref)
         faces: FaceSet = load_faces(s, embedder, gated_too=True)
         idx = np.flatnonzero(faces.person == person.id)

@@ -40,7 +40,7 @@ from ..core.names import check_name
 from ..core.types import FloatArray
 from ..core.vectors import vector_from_bytes, vectors_from_bytes
 from ..core.words import person_label
-from ..db.library import Library, sqlite_connection
+from ..db.library import Library, begin_write, sqlite_connection
 from ..db.models import (
     Assignment,
     AssignmentOrigin,
@@ -630,10 +630,31 @@ def answer(
     return result
 
 
+def claim_question(s: Session, qid: str | None) -> None:
+    """Take the write lock for an answer to `qid` and check, under it, that nobody
+    answered it meanwhile (another process, the page and the terminal at once)."""
+    begin_write(s)
+    if qid is None:
+        return
+    earlier = s.scalar(
+        select(Decision.id).where(
+            Decision.question == qid,
+            Decision.undone_at.is_(None),
+            Decision.kind != DecisionKind.SKIP,
+        )
+    )
+    if earlier is not None:
+        raise UsageError(
+            f'Question {qid} was answered meanwhile (answer {earlier}); "photogroup undo '
+            f'{earlier}" takes it back.'
+        )
+
+
 def _answer_face(
     library: Library, embedder: str, qid: str, face_id: int, person_id: int, same: bool
 ) -> AnswerResult:
     with library.session() as s:
+        claim_question(s, qid)
         d = face_distance(s, embedder, face_id, person_id)
         current = s.get(Assignment, face_id)
         prev_pid = None if current is None else current.person_id

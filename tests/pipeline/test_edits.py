@@ -141,3 +141,18 @@ def test_a_split_through_the_cli_survives_a_rescan_and_undo(
     assert "split" in capsys.readouterr().out
     assert set(people_of(library, sorted(moved))) == {first}
     assert check(library) == []
+
+
+def test_a_question_answered_meanwhile_is_not_applied_twice(library, config, rng, centres):
+    """Two front ends (the page, the CLI) answering one question at once: the second
+    finds, under the write lock, that it was answered meanwhile."""
+    import pytest
+
+    from photogroup.core.errors import UsageError
+
+    _a, b, merged = _merged(library, config, rng, centres)
+    qid = f"split:{merged}"
+    review._answer_split(library, EMB, qid, merged, False)  # the page's "no"
+    with pytest.raises(UsageError, match="answered meanwhile"):
+        review._answer_split(library, EMB, qid, merged, False)  # the CLI's, a moment later
+    assert len(set(people_of(library, b))) == 1
