@@ -1,4 +1,5 @@
-"""Answers for the listing commands: people, photos containing X (and Y, not Z, dates).
+"""Answers for the listing commands: people, photos containing X (and Y, not Z, dates),
+and every read of the review page (a person's faces, a face, a photo, a decision).
 
 Plain SQL on a read-only `Reader` (standard-library sqlite3), so these commands
 import neither SQLAlchemy nor numpy nor TensorFlow and answer at once on large
@@ -250,3 +251,92 @@ def _photos(
         PhotoRow(i, path, datetime.fromisoformat(t) if t else None, w, h)
         for i, path, t, w, h in reader.rows(" ".join(sql), params)
     ]
+
+
+# --- faces, photos and decisions by id (the review page's lookups) --------------------
+
+
+@dataclass
+class FaceRow:
+    """A face's box in its photo (upright pixels), with the photo's path, size and time."""
+
+    face_id: int
+    photo_id: int
+    path: str
+    box: list[float]
+    width: int | None
+    height: int | None
+    taken: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "face_id": self.face_id,
+            "photo_id": self.photo_id,
+            "path": self.path,
+            "taken": self.taken.isoformat(timespec="seconds") if self.taken else None,
+            "width": self.width,
+            "height": self.height,
+            "box": self.box,
+        }
+
+
+def get_face(source: Reader | Library, face_id: int) -> FaceRow:
+    """One face and its photo; NotFoundError if none."""
+    with reader_of(source) as reader:
+        row = reader.one(
+            "SELECT f.id, p.id, p.path, f.x, f.y, f.w, f.h, p.width, p.height, "
+            "coalesce(p.taken_at, p.file_time) FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "WHERE f.id = ?",
+            (face_id,),
+        )
+    if row is None:
+        raise NotFoundError(f"No face {face_id}.")
+    fid, pid, path, x, y, w, h, width, height, taken = row
+    when = datetime.fromisoformat(taken) if taken else None
+    return FaceRow(fid, pid, path, [x, y, w, h], width, height, when)
+
+
+@dataclass
+class PersonFace:
+    """One of a person's faces as their page shows it; `origin`: how it was assigned."""
+
+    face_id: int
+    photo_id: int
+    box: list[float]
+    origin: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "face_id": self.face_id,
+            "photo_id": self.photo_id,
+            "box": self.box,
+            "origin": self.origin,
+        }
+
+
+def person_faces(source: Reader | Library, person_id: int, limit: int = 500) -> list[PersonFace]:
+    """A person's faces in present photos, by origin (descending) then face id."""
+    with reader_of(source) as reader:
+        rows = reader.rows(
+            "SELECT f.id, p.id, f.x, f.y, f.w, f.h, a.origin FROM faces f "
+            "JOIN assignments a ON a.face_id = f.id JOIN photos p ON p.id = f.photo_id "
+            "WHERE a.person_id = ? AND p.status = 'ok' ORDER BY a.origin DESC, f.id LIMIT ?",
+            (person_id, limit),
+        )
+    return [PersonFace(f, ph, [x, y, w, h], o) for f, ph, x, y, w, h, o in rows]
+
+
+def photo_path(source: Reader | Library, photo_id: int) -> str:
+    """The path of a photo of the library; NotFoundError if none."""
+    with reader_of(source) as reader:
+        row = reader.one("SELECT path FROM photos WHERE id = ?", (photo_id,))
+    if row is None or row[0] is None:
+        raise NotFoundError(f"No photo {photo_id}.")
+    return str(row[0])
+
+
+def decision_person(source: Reader | Library, decision_id: int) -> int | None:
+    """The person a recorded decision is about (a move's target), if any."""
+    with reader_of(source) as reader:
+        row = reader.one("SELECT person_id FROM decisions WHERE id = ?", (decision_id,))
+    return None if row is None or row[0] is None else int(row[0])

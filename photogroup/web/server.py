@@ -31,10 +31,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
-
-from sqlalchemy import func, select
 
 from ..core.config import Config
 from ..core.errors import (
@@ -44,13 +42,23 @@ from ..core.errors import (
     ScanLockedError,
 )
 from ..core.ids import MAX_ID
-from ..db.library import Library
-from ..db.models import Assignment, Decision, Face, Photo
+from ..core.words import person_label
 from ..pipeline import crops, review
 from ..pipeline.edits import mark_not_faces, move_faces
 from ..pipeline.people import hide_person, merge_people, name_person
-from ..pipeline.query import get_person, list_people
+from ..pipeline.query import (
+    decision_person,
+    find_photos,
+    get_face,
+    get_person,
+    list_people,
+    person_faces,
+    photo_path,
+)
 from .pool import PooledHandler, PooledHTTPServer
+
+if TYPE_CHECKING:
+    from ..db.library import Library  # the type of what `photogroup serve` opens
 
 log = logging.getLogger("photogroup.web")
 
@@ -436,12 +444,12 @@ class ReviewServer:
 
     def _face_jpeg(self, call: Call) -> tuple[str, Any]:
         size = call.number("size", 160, 32, 512)
-        photo, box = self._face(call.ids[0])
-        return "image/jpeg", crops.jpeg_bytes(crops.face_crop(photo, box, size))
+        face = get_face(self.state.library, call.ids[0])
+        return "image/jpeg", crops.jpeg_bytes(crops.face_crop(face.path, face.box, size))
 
     def _photo_jpeg(self, call: Call) -> tuple[str, Any]:
         side = call.number("max", 1600, 64, 2048)
-        preview = crops.photo_preview(self._photo(call.ids[0]), side)
+        preview = crops.photo_preview(photo_path(self.state.library, call.ids[0]), side)
         return "image/jpeg", crops.jpeg_bytes(preview)
 
     # -- the JSON API: reading ------------------------------------------------------------
@@ -455,8 +463,6 @@ class ReviewServer:
         }
 
     def _photos(self, call: Call) -> tuple[str, Any]:
-        from ..pipeline.query import find_photos
-
         q = call.query
         found = find_photos(
             self.state.library,
@@ -484,45 +490,12 @@ class ReviewServer:
     def _person(self, call: Call) -> tuple[str, Any]:
         pid = call.ids[0]
         person = get_person(self.state.library, pid)
-        with self.state.library.new_session() as s:
-            faces = s.execute(
-                select(Face.id, Photo.id, Face.x, Face.y, Face.w, Face.h, Assignment.origin)
-                .join(Assignment, Assignment.face_id == Face.id)
-                .join(Photo, Photo.id == Face.photo_id)
-                .where(Assignment.person_id == pid, Photo.status == "ok")
-                .order_by(Assignment.origin.desc(), Face.id)
-                .limit(500)
-            ).all()
-        return "json", {
-            "person": person.as_json(),
-            "faces": [
-                {"face_id": f, "photo_id": ph, "box": [x, y, w, h], "origin": o}
-                for f, ph, x, y, w, h, o in faces
-            ],
-        }
+        faces = person_faces(self.state.library, pid)
+        return "json", {"person": person.as_json(), "faces": [f.as_json() for f in faces]}
 
     def _face_info(self, call: Call) -> tuple[str, Any]:
         """A face's box in its photo (upright pixels) and the photo's size, to mark it."""
-        face_id = call.ids[0]
-        with self.state.library.new_session() as s:
-            row = s.execute(
-                select(Photo.id, Photo.path, Photo.width, Photo.height, Face.x, Face.y)
-                .add_columns(Face.w, Face.h, func.coalesce(Photo.taken_at, Photo.file_time))
-                .join(Photo, Photo.id == Face.photo_id)
-                .where(Face.id == face_id)
-            ).first()
-        if row is None:
-            raise NotFoundError(f"No face {face_id}.")
-        photo_id, path, width, height, x, y, w, h, taken = row
-        return "json", {
-            "face_id": face_id,
-            "photo_id": photo_id,
-            "path": path,
-            "taken": taken.isoformat(timespec="seconds") if taken else None,
-            "width": width,
-            "height": height,
-            "box": [x, y, w, h],
-        }
+        return "json", get_face(self.state.library, call.ids[0]).as_json()
 
     # -- the JSON API: changes (under write_lock) -----------------------------------------
 
@@ -551,7 +524,7 @@ class ReviewServer:
         kept = merge_people(self.state.library, call.body["keep"], call.body["other"])
         self.state.answered()
         return {
-            "message": f"Merged into {kept.name or f'Person {kept.id}'}.",
+            "message": f"Merged into {person_label(kept.id, kept.name)}.",
             "person_id": kept.id,
         }
 
@@ -560,11 +533,11 @@ class ReviewServer:
         if isinstance(name, str) and not name.strip():
             name = None  # an empty name box: no name
         p = name_person(self.state.library, call.ids[0], name)
-        return {"message": f"Person {p.id} is now {p.name or 'unnamed'}."}
+        return {"message": f"{person_label(p.id, None)} is now {p.name or 'unnamed'}."}
 
     def _hide(self, call: Call) -> dict[str, Any]:
         p = hide_person(self.state.library, call.ids[0], call.body.get("hidden", True))
-        return {"message": f"Person {p.id} {'hidden' if p.hidden else 'shown'}."}
+        return {"message": f"{person_label(p.id, None)} {'hidden' if p.hidden else 'shown'}."}
 
     def _remove_face(self, call: Call) -> dict[str, Any]:
         st = self.state
@@ -581,12 +554,10 @@ class ReviewServer:
             )
         message, decision = move_faces(self.state.library, faces, to=to, new_person=new)
         self.state.answered()
-        with self.state.library.new_session() as s:
-            target = s.scalar(select(Decision.person_id).where(Decision.id == decision))
         return {
             "message": message,
             "faces": sorted(set(faces)),
-            "person_id": target,
+            "person_id": decision_person(self.state.library, decision),
             "decision": decision,
         }
 
@@ -595,26 +566,6 @@ class ReviewServer:
         message, decision = mark_not_faces(self.state.library, faces)
         self.state.answered()
         return {"message": message, "faces": sorted(set(faces)), "decision": decision}
-
-    # -- lookups --------------------------------------------------------------------------
-
-    def _face(self, face_id: int) -> tuple[str, list[float]]:
-        with self.state.library.new_session() as s:
-            row = s.execute(
-                select(Photo.path, Face.x, Face.y, Face.w, Face.h)
-                .join(Photo, Photo.id == Face.photo_id)
-                .where(Face.id == face_id)
-            ).first()
-        if row is None:
-            raise NotFoundError(f"No face {face_id}.")
-        return row[0], [row[1], row[2], row[3], row[4]]
-
-    def _photo(self, photo_id: int) -> str:
-        with self.state.library.new_session() as s:
-            path = s.scalar(select(Photo.path).where(Photo.id == photo_id))
-        if path is None:
-            raise NotFoundError(f"No photo {photo_id}.")
-        return str(path)
 
 
 def _same(given: str, expected: str) -> bool:
