@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.errors import UsageError
+from ..core.words import person_label
 from ..pipeline.people import name_person
 from .context import AppContext
 
@@ -23,4 +24,4 @@ def command(app: AppContext, person: str, name: str | None, clear: bool) -> None
     if updated.name:
         click.echo(f'Person {updated.id} is now named "{updated.name}".')
     else:
-        click.echo(f"Person {updated.id} has no name now.")
+        click.echo(f"{person_label(updated.id, None)} has no name now.")

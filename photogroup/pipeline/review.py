@@ -772,9 +772,9 @@ def _answer_who(library: Library, qid: str, person_id: int, name: str | None) ->
     if other_id is not None:
         # The name is someone's already: the user says these are the same person.
         kept = merge_people(library, other_id, person_id, question=qid)
-        return AnswerResult(f"Person {person_id} joined {_label(kept, kept.id)}.")
+        return AnswerResult(f"{person_label(person_id, None)} joined {_label(kept, kept.id)}.")
     person = name_person(library, person_id, name, question=qid)
-    return AnswerResult(f"Person {person_id} is now {person.name}.")
+    return AnswerResult(f"{person_label(person_id, None)} is now {person.name}.")
 
 
 # --- removing a face from a person (the page's "not this person") --------------------
