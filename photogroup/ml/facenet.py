@@ -13,17 +13,14 @@ is cheap.
 from __future__ import annotations
 
 import functools
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.align import scaled_template
-from ..core.errors import ModelError
-from ..core.types import FloatArray, ImageArray, l2_normalise
+from ..core.types import FloatArray, ImageArray
+from .embedder import KerasEmbedder
 
 #: Side of the aligned crop the network takes.
 INPUT_SIZE = 160
@@ -211,7 +208,7 @@ def prewhiten(crops: ImageArray) -> FloatArray:
     return ((x - mean) / np.maximum(std, floor)).astype(np.float32)
 
 
-class FaceNetEmbedder:
+class FaceNetEmbedder(KerasEmbedder):
     """128-d FaceNet embeddings of 160x160 crops aligned onto `template`.
 
     Construction is cheap; the weights are provisioned (see `photogroup.ml.weights`)
@@ -222,62 +219,21 @@ class FaceNetEmbedder:
     dim = EMBEDDING_DIM
     input_size = INPUT_SIZE
     template: FloatArray = scaled_template(INPUT_SIZE, face_fraction=FACE_FRACTION, y_shift=Y_SHIFT)
+    label = "FaceNet"
 
-    def __init__(
-        self,
-        weights_path: Path | None = None,
-        batch_size: int = 64,
-        *,
-        progress: Callable[[str], None] | None = None,
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.weights_path = weights_path
-        self.batch_size = batch_size
-        self._progress = progress
-        self._model: Any = None
-        self._forward: Any = None
-        self._lock = threading.Lock()
-        #: Seconds spent in the network and faces passed through it (for ms/face).
-        self.seconds = 0.0
-        self.faces = 0
+    def resolve_weights(self) -> Path:
+        """The verified ``facenet_keras.h5``, downloaded into the cache when needed."""
+        from .weights import facenet_weights
 
-    def load(self) -> None:
-        """Provision and load the weights now (otherwise done by the first `embed`)."""
-        with self._lock:
-            if self._forward is not None:
-                return
-            from .h5weights import load_weights_by_name
-            from .weights import facenet_weights
+        return facenet_weights(self.weights_path, self._progress)
 
-            path = facenet_weights(self.weights_path, self._progress)
-            import tensorflow as tf
+    def build(self) -> Any:
+        return build_inception_resnet_v1((INPUT_SIZE, INPUT_SIZE, 3))
 
-            model = build_inception_resnet_v1((INPUT_SIZE, INPUT_SIZE, 3))
-            load_weights_by_name(model, path)
-            spec = tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.float32)
-            self._model = model
-            self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    def load_weights(self, model: Any, path: Path) -> None:
+        from .h5weights import load_weights_by_name
 
-    def embed(self, crops: ImageArray) -> FloatArray:
-        """(N, 160, 160, 3) RGB uint8 -> (N, 128) float32, rows L2-normalised."""
-        arr = np.asarray(crops)
-        if arr.ndim != 4 or arr.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
-            raise ValueError(
-                f"FaceNet takes (N, {INPUT_SIZE}, {INPUT_SIZE}, 3) crops, got shape {arr.shape}"
-            )
-        if len(arr) == 0:
-            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        self.load()
-        out = np.empty((len(arr), EMBEDDING_DIM), dtype=np.float32)
-        for start in range(0, len(arr), self.batch_size):
-            batch = prewhiten(arr[start : start + self.batch_size])
-            t0 = time.perf_counter()
-            try:
-                result = self._forward(batch)
-            except Exception as exc:  # TensorFlow raises many kinds (OOM, internal)
-                raise ModelError(f"FaceNet failed on a batch of {len(batch)} crops: {exc}") from exc
-            out[start : start + len(batch)] = np.asarray(result, dtype=np.float32)
-            self.seconds += time.perf_counter() - t0
-            self.faces += len(batch)
-        return l2_normalise(out)
+        load_weights_by_name(model, path)
+
+    def preprocess(self, crops: ImageArray) -> FloatArray:
+        return prewhiten(crops)

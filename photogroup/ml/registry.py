@@ -1,31 +1,58 @@
-"""Which class serves which model name. Building an adapter loads nothing."""
+"""Which class serves which model name. Building an adapter loads nothing.
+
+Importing this module imports neither TensorFlow nor Keras (the embedder modules
+import them inside functions only).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from ..core.errors import ConfigError
 from ..core.types import Detector, Embedder
+from .embedder import KerasEmbedder
+from .facenet import FaceNetEmbedder
+from .vggface import VGGFace2Embedder
 
-EMBEDDERS = ("facenet", "vggface2-resnet50", "vggface2-senet50")
+
+class EmbedderEntry(NamedTuple):
+    """The class serving a model name and the arguments it is built with. The weights
+    rule is the class's `resolve_weights`: FaceNet provisions its file (downloads it
+    into the cache), VGGFace2 only locates it."""
+
+    cls: type[KerasEmbedder]
+    options: Mapping[str, Any]
+
+
+EMBEDDER_CLASSES: Mapping[str, EmbedderEntry] = {
+    "facenet": EmbedderEntry(FaceNetEmbedder, {}),
+    "vggface2-resnet50": EmbedderEntry(VGGFace2Embedder, {"arch": "resnet50"}),
+    "vggface2-senet50": EmbedderEntry(VGGFace2Embedder, {"arch": "senet50"}),
+}
+EMBEDDERS = tuple(EMBEDDER_CLASSES)
+
+
+def _embedder(
+    name: str,
+    weights: Path | None = None,
+    batch_size: int = 64,
+    progress: Callable[[str], None] | None = None,
+) -> KerasEmbedder:
+    entry = EMBEDDER_CLASSES.get(name)
+    if entry is None:
+        raise ConfigError(
+            f"[embedding] model = {name!r} is not a known face model. Choose one of: "
+            f"{', '.join(EMBEDDERS)}."
+        )
+    return entry.cls(
+        **entry.options, weights_path=weights, batch_size=batch_size, progress=progress
+    )
 
 
 def make_embedder(name: str, weights: Path | None = None, batch_size: int = 64) -> Embedder:
-    if name == "facenet":
-        from .facenet import FaceNetEmbedder
-
-        return FaceNetEmbedder(weights_path=weights, batch_size=batch_size)
-    if name in ("vggface2-resnet50", "vggface2-senet50"):
-        from .vggface import VGGFace2Embedder
-
-        return VGGFace2Embedder(
-            arch=name.split("-", 1)[1], weights_path=weights, batch_size=batch_size
-        )
-    raise ConfigError(
-        f"[embedding] model = {name!r} is not a known face model. Choose one of: "
-        f"{', '.join(EMBEDDERS)}."
-    )
+    return _embedder(name, weights, batch_size)
 
 
 def gpu_device() -> str | None:
@@ -45,13 +72,4 @@ def resolve_weights(
     name: str, override: Path | None, message: Callable[[str], None]
 ) -> Path | None:
     """The weights file of a model, provisioned now if photogroup can fetch it."""
-    if name == "facenet":
-        from .weights import facenet_weights
-
-        return facenet_weights(override, progress=message)
-    if name in ("vggface2-resnet50", "vggface2-senet50"):
-        from .vggface import VGGFace2Embedder
-
-        return VGGFace2Embedder(arch=name.split("-", 1)[1], weights_path=override).resolve_weights()
-    make_embedder(name)  # raises the ConfigError naming the known models
-    return None
+    return _embedder(name, override, progress=message).resolve_weights()

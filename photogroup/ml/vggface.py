@@ -43,7 +43,6 @@ and constructing an embedder are cheap.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,8 @@ import numpy as np
 
 from ..core.align import scaled_template
 from ..core.errors import ModelError
-from ..core.types import FloatArray, ImageArray, l2_normalise
+from ..core.types import FloatArray, ImageArray
+from .embedder import KerasEmbedder
 
 ARCHS = ("resnet50", "senet50")
 
@@ -312,7 +312,7 @@ def preprocess(crops: ImageArray) -> FloatArray:
 # -- embedder --------------------------------------------------------------------
 
 
-class VGGFace2Embedder:
+class VGGFace2Embedder(KerasEmbedder):
     """2048-d VGGFace2 descriptors (ResNet-50 or SE-ResNet-50) of aligned 224 x 224 crops.
 
     Construction is cheap; the weights are found and loaded on the first `embed`
@@ -322,22 +322,23 @@ class VGGFace2Embedder:
 
     dim: int = DIM
     input_size: int = INPUT_SIZE
+    template: FloatArray = scaled_template(INPUT_SIZE, face_fraction=FACE_FRACTION, y_shift=Y_SHIFT)
+    label = "VGGFace2"
 
-    def __init__(self, arch: str, weights_path: Path | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        arch: str,
+        weights_path: Path | None = None,
+        batch_size: int = 32,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         if arch not in ARCHS:
             raise ValueError(f"unknown VGGFace2 architecture {arch!r}; expected one of {ARCHS}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        path = Path(weights_path).expanduser() if weights_path is not None else None
+        super().__init__(path, batch_size, progress=progress)
         self.arch = arch
         self.id = f"vggface2-{arch}-v1"
-        self.template: FloatArray = scaled_template(
-            INPUT_SIZE, face_fraction=FACE_FRACTION, y_shift=Y_SHIFT
-        )
-        self.weights_path = Path(weights_path).expanduser() if weights_path is not None else None
-        self.batch_size = batch_size
-        self._model: Any = None
-        self._predict: Callable[[FloatArray], Any] | None = None
-        self._lock = threading.Lock()
 
     def resolve_weights(self) -> Path:
         """The weights file to load; ModelError (saying where to put it) when absent."""
@@ -362,56 +363,13 @@ class VGGFace2Embedder:
             )
         return path
 
-    def load(self) -> None:
-        """Find the weights, build the network and load them (once)."""
-        if self._model is not None:
-            return
-        with self._lock:
-            if self._model is not None:
-                return
-            from .h5weights import load_weights_by_name
+    def build(self) -> Any:
+        return _build(self.arch)
 
-            path = self.resolve_weights()
-            model = _build(self.arch)
-            load_weights_by_name(model, path, rename=keras3_name)
-            self._predict = _inference_function(model)
-            self._model = model
+    def load_weights(self, model: Any, path: Path) -> None:
+        from .h5weights import load_weights_by_name
 
-    def embed(self, crops: ImageArray) -> FloatArray:
-        """(N, 224, 224, 3) RGB uint8 -> (N, 2048) float32, rows L2-normalised."""
-        arr = np.asarray(crops)
-        if arr.ndim != 4 or arr.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
-            raise ValueError(
-                f"expected crops of shape (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), got {arr.shape}"
-            )
-        if len(arr) == 0:
-            return np.zeros((0, DIM), dtype=np.float32)
-        self.load()
-        assert self._predict is not None
-        out = []
-        for start in range(0, len(arr), self.batch_size):
-            batch = preprocess(arr[start : start + self.batch_size])
-            out.append(np.asarray(self._predict(batch), dtype=np.float32))
-        return l2_normalise(np.concatenate(out, axis=0))
+        load_weights_by_name(model, path, rename=keras3_name)
 
-
-def _inference_function(model: Any) -> Callable[[FloatArray], Any]:
-    """The model in inference mode as one compiled function for every batch size.
-
-    Eager calls are 2-3 times slower on CPU than a graph, and ``predict_on_batch``
-    traces a new graph (seconds) for each of the first batch sizes it sees; a
-    ``tf.function`` with an unknown batch dimension is traced once.
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return model.predict_on_batch
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)
-
-    def forward(x: Any) -> Any:
-        return model(x, training=False)
-
-    compiled = tf.function(forward, input_signature=[spec], autograph=False)
-    return lambda x: compiled(x).numpy()
+    def preprocess(self, crops: ImageArray) -> FloatArray:
+        return preprocess(crops)
