@@ -43,10 +43,14 @@ COMMANDS = (
 
 
 class LazyGroup(click.Group):
+    """The command group: imports a command's module only when that command runs."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """The command names, in the order --help lists them."""
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command named `cmd_name` (its module imported now), None if there is none."""
         if cmd_name not in COMMANDS:
             return None
         module = importlib.import_module(f"{__name__}.{cmd_name}")
@@ -56,6 +60,7 @@ class LazyGroup(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        """As click's, but an unknown command is a UsageError suggesting close names."""
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
             close = difflib.get_close_matches(name, COMMANDS, n=2, cutoff=0.6)
@@ -144,4 +149,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
+    """The console-script entry point: exits with main()'s exit code."""
     sys.exit(main())

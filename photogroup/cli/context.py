@@ -29,6 +29,8 @@ def _upgrade(path: Path) -> None:
 
 @dataclass
 class AppContext:
+    """What the commands share: the configuration and library, each opened on first use."""
+
     config_path: str | None = None
     library_path: str | None = None
     _config: Config | None = field(default=None, repr=False)
@@ -37,12 +39,14 @@ class AppContext:
 
     @property
     def config(self) -> Config:
+        """The configuration, loaded on first use (ConfigError when it is invalid)."""
         if self._config is None:
             self._config = load_config(self.config_path)
         return self._config
 
     @property
     def database(self) -> Path:
+        """The library's path: --library, $PHOTOGROUP_LIBRARY, the configuration, or the default."""
         return self.config.database_path(self.library_path)
 
     def known_database(self) -> Path | None:
@@ -70,6 +74,7 @@ class AppContext:
         return self._reader
 
     def close(self) -> None:
+        """Close the reader and the library, if opened."""
         if self._reader is not None:
             self._reader.close()
             self._reader = None

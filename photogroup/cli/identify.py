@@ -32,6 +32,7 @@ def face_analyser(app: AppContext) -> tuple[FaceAnalyser, str]:
 
 
 def drawn_name(directory: Path, photo: str) -> Path:
+    """The file in `directory` that `draw` writes for `photo`: `<stem>.faces.png`."""
     return directory / f"{Path(photo).stem}.faces.png"
 
 

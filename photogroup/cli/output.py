@@ -14,11 +14,13 @@ __all__ = ["json_lines", "plural", "table"]
 
 
 def json_lines(objects: Iterable[dict[str, Any]]) -> None:
+    """Print each object as one line of JSON (non-ASCII kept)."""
     for obj in objects:
         click.echo(json.dumps(obj, ensure_ascii=False))
 
 
 def table(headers: list[str], rows: list[list[str]]) -> None:
+    """Print `rows` as left-aligned columns under `headers`, two spaces apart."""
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]

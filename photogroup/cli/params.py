@@ -15,6 +15,7 @@ class IdType(click.ParamType):
     name = "id"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """`value` as an int from 1 to MAX_ID; a usage error naming the value otherwise."""
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
         else:

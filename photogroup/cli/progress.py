@@ -14,6 +14,8 @@ from tqdm import tqdm
 
 
 class BarProgress:
+    """Progress as a tqdm bar on stderr (when `enabled`, by default when stderr is a terminal)."""
+
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self._bar: tqdm | None = None
@@ -22,6 +24,7 @@ class BarProgress:
         self._started = False
 
     def start(self, phase: str, total: int) -> None:
+        """Close any bar and start one for `phase` with `total` photos."""
         self.close()
         self._faces = 0
         self._phase = phase
@@ -37,6 +40,7 @@ class BarProgress:
             )
 
     def advance(self, items: int = 1, faces: int = 0) -> None:
+        """Count `items` photos and `faces` faces; the rate's clock starts at the first."""
         if self._bar is not None:
             self._faces += faces
             self._bar.set_postfix_str(self._postfix(), refresh=False)
@@ -48,6 +52,7 @@ class BarProgress:
                 self._restart_clock()
 
     def pause(self, text: str | None) -> None:
+        """Show `text` as the bar's description (a line of its own without a bar); None ends it."""
         if self._bar is None:  # outside a phase (or no bar): a line of its own
             if text:
                 click.echo(f"{text[:1].upper()}{text[1:]} …", err=True)
@@ -59,12 +64,14 @@ class BarProgress:
             self._bar.refresh()
 
     def message(self, text: str) -> None:
+        """Print `text` on stderr (above the bar, if one is shown)."""
         if self._bar is not None:
             self._bar.write(text, file=sys.stderr)
         else:
             click.echo(text, err=True)
 
     def close(self) -> None:
+        """Close the bar, if one is shown."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

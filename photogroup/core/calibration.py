@@ -25,12 +25,15 @@ the closest different-person pairs of FaceNet begin (0.57, measured on 1,710 web
 
 @dataclass(frozen=True)
 class Calibration:
+    """Logistic model P(same) = 1 / (1 + exp(-(a + b d))) of an embedding distance d."""
+
     a: float
     b: float
     n: int = 0
     """How many answers it rests on (0: the prior alone)."""
 
     def p_same(self, d: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """P(same person) at each distance in `d`, as a float64 array (z clipped to [-50, 50])."""
         z = self.a + self.b * np.asarray(d, dtype=np.float64)
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
@@ -90,6 +93,8 @@ def fit(
 
 @dataclass(frozen=True)
 class ThresholdEstimate:
+    """A learned distance threshold with its precision and recall on the answers given."""
+
     value: float
     precision: float | None
     """Share of "same" among the answers at or under the threshold (None: none there)."""

@@ -259,10 +259,12 @@ class FaceClusterer:
 
     # scikit-learn's parameter protocol, without importing scikit-learn.
     def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments by name, as scikit-learn's get_params (`deep` is ignored)."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {name: getattr(self, name) for name in names}
 
     def set_params(self, **params: Any) -> FaceClusterer:
+        """Set constructor arguments by name and return self; ValueError for an unknown name."""
         valid = self.get_params()
         for key, value in params.items():
             if key not in valid:
@@ -380,6 +382,7 @@ class FaceClusterer:
         return _Cut(float(self.max_distance), float(pair), self.full_size, ratio)
 
     def fit_predict(self, X: Any, y: Any = None, groups: Any = None) -> IntArray:
+        """Fit on the embeddings `X` (`y` ignored); one label per face, -1 for no person."""
         return self.fit(X, groups=groups).labels_
 
     # -- neighbours ----------------------------------------------------------------

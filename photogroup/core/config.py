@@ -45,6 +45,8 @@ class QualityRamps:
 
 @dataclass
 class LibraryConfig:
+    """[library]: the database file, the photo folders to scan, and which files to take."""
+
     database: str = ""
     roots: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
@@ -54,6 +56,8 @@ class LibraryConfig:
 
 @dataclass
 class ScanConfig:
+    """[scan]: decoding threads, photos per commit, and seconds to wait for another scan's lock."""
+
     workers: int = 2
     commit_every: int = 32
     lock_wait_seconds: float = 0.0
@@ -61,6 +65,8 @@ class ScanConfig:
 
 @dataclass
 class DetectionConfig:
+    """[detection]: longest side the detector sees, least face size (pixels) and confidence."""
+
     max_side: int = 1024
     min_face_size: float = 20.0
     min_confidence: float = 0.9
@@ -68,6 +74,8 @@ class DetectionConfig:
 
 @dataclass
 class EmbeddingConfig:
+    """[embedding]: the embedding model, its weights file, and batch sizes on CPU and GPU."""
+
     model: str = "facenet"
     weights: str = ""
     batch_size: int = 64
@@ -76,6 +84,8 @@ class EmbeddingConfig:
 
 @dataclass
 class QualityConfig:
+    """[quality]: [bad, good] ramps of each face-quality signal, and the quality a face needs."""
+
     size: list[float] = field(default_factory=lambda: [16.0, 24.0])
     score: list[float] = field(default_factory=lambda: [0.85, 0.95])
     sharpness: list[float] = field(default_factory=lambda: [15.0, 30.0])
@@ -84,6 +94,7 @@ class QualityConfig:
     min_quality: float = 0.5
 
     def ramps(self) -> QualityRamps:
+        """The ramps as QualityRamps; ConfigError when one is not [bad, good] with bad <= good."""
         return QualityRamps(
             size=_pair(self.size, "size"),
             score=_pair(self.score, "score"),
@@ -101,6 +112,8 @@ def _pair(values: list[float], key: str) -> tuple[float, float]:
 
 @dataclass
 class PeopleConfig:
+    """[people]: grouping (HDBSCAN and its post-processing) and the assign and merge thresholds."""
+
     min_cluster_size: int = 2
     min_samples: int = 1
     cluster_selection_method: str = "eom"
@@ -138,6 +151,8 @@ class PeopleConfig:
 
 @dataclass
 class ReviewConfig:
+    """[review]: target precision and answers needed to learn thresholds, the page's address."""
+
     target_precision: float = 0.99
     min_answers: int = 10
     who_min_faces: int = 5
@@ -147,12 +162,16 @@ class ReviewConfig:
 
 @dataclass
 class ServeConfig:
+    """[serve]: minutes between scheduled scans, and whether to scan when the server starts."""
+
     scan_every_minutes: float = 1440.0
     scan_on_start: bool = False
 
 
 @dataclass
 class XmpConfig:
+    """[xmp]: whether to read face regions, the sidecar naming, box matching IoU, and writing."""
+
     read: bool = True
     sidecar_name: str = "photo.xmp"
     match_iou: float = 0.3
@@ -161,6 +180,8 @@ class XmpConfig:
 
 @dataclass
 class Config:
+    """The whole configuration: one dataclass per section of config.toml."""
+
     library: LibraryConfig = field(default_factory=LibraryConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
@@ -183,6 +204,7 @@ class Config:
         return Path(user_data_dir("photogroup")) / "library.db"
 
     def weights_path(self) -> Path | None:
+        """The configured embedding weights file (~ expanded), None when none is configured."""
         return Path(self.embedding.weights).expanduser() if self.embedding.weights else None
 
 
@@ -324,6 +346,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def user_config_path() -> Path:
+    """Where the user's config.toml lives (platformdirs' user config dir); it may not exist."""
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("photogroup")) / "config.toml"

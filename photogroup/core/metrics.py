@@ -28,11 +28,14 @@ Labels = npt.ArrayLike
 
 @dataclass(frozen=True)
 class Score:
+    """Precision and recall of a grouping against ground truth."""
+
     precision: float
     recall: float
 
     @property
     def f(self) -> float:
+        """The harmonic mean of precision and recall (0.0 when both are 0)."""
         p, r = self.precision, self.recall
         return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 

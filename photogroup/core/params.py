@@ -14,7 +14,10 @@ from typing import Any, Protocol
 
 
 class Rule(Protocol):
-    def allows(self, value: Any) -> bool: ...
+    """A set of allowed values that can say whether it allows one and describe itself (str)."""
+
+    def allows(self, value: Any) -> bool:
+        """Whether `value` is allowed."""
 
     def __str__(self) -> str: ...
 
@@ -36,6 +39,7 @@ class Range:
     """Where None is allowed: how to say it ("None"); None: not allowed."""
 
     def allows(self, value: Any) -> bool:
+        """Whether `value` is a finite number of the right kind in bounds, or an allowed None."""
         if value is None:
             return self.none is not None
         kind = numbers.Integral if self.integer else numbers.Real
@@ -67,6 +71,7 @@ class OneOf:
     choices: tuple[str, ...]
 
     def allows(self, value: Any) -> bool:
+        """Whether `value` is one of the choices (strings only)."""
         return isinstance(value, str) and value in self.choices
 
     def __str__(self) -> str:
@@ -78,6 +83,7 @@ class Text:
     """A non-empty string on one line."""
 
     def allows(self, value: Any) -> bool:
+        """Whether `value` is a printable string that is not blank."""
         return isinstance(value, str) and value.strip() != "" and value.isprintable()
 
     def __str__(self) -> str:

@@ -49,6 +49,8 @@ def _register_heif() -> None:
 
 @dataclass
 class DecodedPhoto:
+    """A decoded photo: upright pixels and their scale, full-size dimensions, EXIF time, hash."""
+
     path: str
     image: ImageArray
     """Upright RGB uint8, possibly reduced: its pixels = full-size pixels * scale."""

@@ -12,6 +12,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class FileEntry:
+    """A photo file found under a root, with its size and mtime (nanoseconds)."""
+
     path: str
     """Absolute path (symlinks not resolved: the path the user sees)."""
     root: str

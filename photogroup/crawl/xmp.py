@@ -98,6 +98,8 @@ class Region:
 
 @dataclass
 class XmpRead:
+    """The face regions read from a photo and its sidecars, and the problems met."""
+
     regions: list[Region] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
     """(file, message) for each packet or region that could not be used."""
@@ -156,6 +158,7 @@ def stored_box(
 
 
 def swaps_sides(orientation: int) -> bool:
+    """Whether an EXIF orientation (5 to 8) swaps width and height."""
     return orientation in (5, 6, 7, 8)
 
 
@@ -437,6 +440,7 @@ def sidecar_paths(photo: str) -> list[str]:
 
 
 def existing_sidecars(photo: str) -> list[str]:
+    """The sidecar paths of `photo` that exist, each file once (case-insensitive file systems)."""
     found = []
     seen: set[tuple[int, int]] = set()
     for path in sidecar_paths(photo):
@@ -559,6 +563,8 @@ _XMLNS = re.compile(rb"""xmlns:([A-Za-z_][\w.-]*)\s*=\s*["']([^"']+)["']""")
 
 @dataclass(frozen=True)
 class FaceToWrite:
+    """A face to write into a photo's XMP as a region, named or not."""
+
     box: Box
     """Upright pixels of the full-size photo."""
     name: str | None

@@ -232,6 +232,7 @@ class Library:
             yield session
 
     def new_session(self) -> Session:
+        """A new ORM session that the caller commits and closes (`session` does both)."""
         return self._sessions()
 
     def reader(self) -> Reader:
@@ -239,6 +240,7 @@ class Library:
         return open_reader(self.path)
 
     def close(self) -> None:
+        """Dispose of the engine and its pooled connections."""
         self.engine.dispose()
 
     def __enter__(self) -> Library:
@@ -249,6 +251,7 @@ class Library:
 
 
 def make_engine(path: Path) -> Engine:
+    """An engine on the SQLite file `path`: WAL, foreign keys on, a 30 s busy timeout."""
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _on_connect)
     return engine

@@ -47,22 +47,30 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
+    """Declarative base of every table, with the constraint naming convention."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
 class PhotoStatus(StrEnum):
+    """State after the last scan: ok, missing (file gone), or error (a scan failed on it)."""
+
     OK = "ok"
     MISSING = "missing"
     ERROR = "error"
 
 
 class AssignmentOrigin(StrEnum):
+    """How a face came to belong to a person."""
+
     AUTO = "auto"  # grouping or incremental assignment; may move on re-grouping
     CONFIRMED = "confirmed"  # the user said "yes, this is X": never moved automatically
     ENROLLED = "enrolled"  # a reference photo given by the user
 
 
 class DecisionKind(StrEnum):
+    """What a user decision says."""
+
     FACE_IS_PERSON = "face_is_person"  # must-link face -> person
     FACE_NOT_PERSON = "face_not_person"  # cannot-link face -> person
     SAME_PERSON = "same_person"  # must-link person <-> person (a merge)
@@ -76,6 +84,8 @@ class DecisionKind(StrEnum):
 
 
 class ScanStatus(StrEnum):
+    """How a scan run ended (running while it runs)."""
+
     RUNNING = "running"
     OK = "ok"
     PARTIAL = "partial"  # finished, some files failed
@@ -84,6 +94,8 @@ class ScanStatus(StrEnum):
 
 
 class Photo(Base):
+    """A photo file: path, content hash, size and times, and the state of its last scan."""
+
     __tablename__ = "photos"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -116,6 +128,8 @@ class Photo(Base):
 
 
 class Face(Base):
+    """A detected face: box (x, y, w, h) in upright full-size pixels, landmarks, score, quality."""
+
     __tablename__ = "faces"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -141,6 +155,8 @@ class Face(Base):
 
 
 class Embedding(Base):
+    """A face's embedding vector from one embedder."""
+
     __tablename__ = "embeddings"
     __table_args__ = (UniqueConstraint("face_id", "embedder"),)
 
@@ -156,6 +172,8 @@ class Embedding(Base):
 
 
 class Person(Base):
+    """A person: a named or unnamed group of faces, with counts kept for the listings."""
+
     __tablename__ = "people"
     __table_args__ = {"sqlite_autoincrement": True}
     """An id is never given twice (migration 0003): old answers never attach to a new
@@ -241,6 +259,8 @@ class Threshold(Base):
 
 
 class ScanRun(Base):
+    """One scan (or enroll) run: when, over which roots, with which models, and its counts."""
+
     __tablename__ = "scan_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -271,6 +291,8 @@ class ScanRun(Base):
 
 
 class ScanError(Base):
+    """A file that a scan run could not process, with the kind of error and its message."""
+
     __tablename__ = "scan_errors"
 
     id: Mapped[int] = mapped_column(primary_key=True)

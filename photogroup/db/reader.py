@@ -29,13 +29,16 @@ class Reader:
         self.conn = conn
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a query, as tuples."""
         return self.conn.execute(sql, params).fetchall()
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of a query, None when there is none."""
         row: tuple[Any, ...] | None = self.conn.execute(sql, params).fetchone()
         return row
 
     def close(self) -> None:
+        """Close the connection."""
         self.conn.close()
 
     def __enter__(self) -> Reader:

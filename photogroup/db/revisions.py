@@ -47,6 +47,7 @@ def current_revisions(conn: sqlite3.Connection) -> set[str]:
 
 
 def no_library(path: Path) -> LibraryError:
+    """The LibraryError (returned, not raised) for no library at `path`: how to make one."""
     return LibraryError(
         f'No library at {str(path)!r}. Run "photogroup scan DIR" to create one, '
         "or pass --library PATH."
@@ -54,6 +55,7 @@ def no_library(path: Path) -> LibraryError:
 
 
 def check_not_newer(path: Path, current: set[str], known: set[str]) -> None:
+    """Raise LibraryError if the library has schema revisions this photogroup does not know."""
     unknown = current - known
     if unknown:
         raise LibraryError(

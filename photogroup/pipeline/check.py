@@ -11,6 +11,8 @@ from ..db.stats import refresh_people_stats, stale_people_stats
 
 @dataclass
 class Problem:
+    """One kind of problem `check` found: how many, some examples, and whether --repair fixes it."""
+
     kind: str
     message: str
     count: int
@@ -18,6 +20,7 @@ class Problem:
     repairable: bool = False
 
     def as_json(self) -> dict[str, Any]:
+        """The problem as a JSON object (at most 10 examples)."""
         return {
             "kind": self.kind,
             "message": self.message,

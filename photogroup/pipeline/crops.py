@@ -75,6 +75,7 @@ def face_crop(path: str, box: Sequence[float], size: int = 160) -> Any:
 
 
 def photo_preview(path: str, max_side: int = 1600) -> Any:
+    """The upright photo at `path` as a PIL image, its longest side at most `max_side` pixels."""
     from PIL import Image
 
     decoded = _decoded(path, max_side)
@@ -84,6 +85,7 @@ def photo_preview(path: str, max_side: int = 1600) -> Any:
 
 
 def jpeg_bytes(image: Any, quality: int = 85) -> bytes:
+    """`image` (PIL) encoded as an RGB JPEG at `quality`."""
     buf = io.BytesIO()
     image.convert("RGB").save(buf, format="JPEG", quality=quality)
     return buf.getvalue()

@@ -23,6 +23,8 @@ from ..crawl.images import DecodedPhoto, decode_photo
 
 @dataclass
 class FaceData:
+    """A detection with its aligned crop and quality signals, and later its embedding."""
+
     detection: Detection
     crop: ImageArray
     signals: dict[str, float]
@@ -56,6 +58,8 @@ def detection_image(image: ImageArray, max_side: int) -> tuple[ImageArray, float
 
 
 class FaceAnalyser:
+    """Detects, aligns, scores and embeds the faces of decoded photos, as configured."""
+
     def __init__(self, config: Config, detector: Detector, embedder: Embedder) -> None:
         self.config = config
         self.detector = detector
@@ -72,16 +76,19 @@ class FaceAnalyser:
         )
 
     def crop(self, decoded: DecodedPhoto, landmarks: Iterable[Iterable[float]]) -> ImageArray:
+        """The aligned face crop for the embedder, from `landmarks` in full-size pixels."""
         pts = np.asarray(list(landmarks), dtype=np.float64) * decoded.scale
         e = self.embedder
         return align_face(decoded.image, pts, e.template, e.input_size)
 
     def face_data(self, decoded: DecodedPhoto, detection: Detection) -> FaceData:
+        """The aligned crop and quality signals of `detection`."""
         crop = self.crop(decoded, detection.landmarks)
         signals = quality_signals(detection, crop, decoded.width, decoded.height)
         return FaceData(detection, crop, signals)
 
     def embed(self, crops: list[ImageArray]) -> FloatArray:
+        """Embeddings of `crops`, float32 of shape (len(crops), dim), in configured batches."""
         if not crops:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         batch = self.config.embedding.batch_size
@@ -91,6 +98,7 @@ class FaceAnalyser:
         return np.concatenate(parts).astype(np.float32)
 
     def quality(self, signals: dict[str, float]) -> float:
+        """Quality in [0, 1] of a face's signals under the configured ramps."""
         return quality_score(signals, self.config.quality.ramps())
 
     def analyse(self, path: str) -> tuple[DecodedPhoto, list[FaceData]]:

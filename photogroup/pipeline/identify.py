@@ -59,6 +59,7 @@ class Gallery:
         threshold: float,
         calibration: Calibration,
     ) -> Gallery:
+        """A gallery of up to 5 prototype faces per person; `people[i]` owns `vectors[i]`."""
         from ..core.cluster import person_prototypes
 
         if len(vectors):
@@ -114,6 +115,8 @@ class Gallery:
 
 @dataclass
 class Match:
+    """The person a face is named as (or none), with the distance and calibrated confidence."""
+
     person_id: int | None
     """The person named, None when unknown."""
     person: str | None
@@ -125,6 +128,8 @@ class Match:
 
 @dataclass
 class FoundFace:
+    """A face found in a photo: box and landmarks in pixels, detector score, quality, and match."""
+
     index: int
     box: list[float]
     landmarks: list[list[float]]
@@ -134,9 +139,11 @@ class FoundFace:
 
     @property
     def label(self) -> str:
+        """The matched person's name, or 'unknown'."""
         return self.match.person or "unknown"
 
     def as_json(self) -> dict[str, Any]:
+        """The face as a JSON object (box and landmarks rounded to 0.1 pixel)."""
         m = self.match
         return {
             "face": self.index,
@@ -153,6 +160,8 @@ class FoundFace:
 
 @dataclass
 class PhotoFaces:
+    """The faces found in one photo, or the error that stopped it."""
+
     path: str
     width: int
     height: int
@@ -160,6 +169,7 @@ class PhotoFaces:
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
+        """The photo and its faces as a JSON object (`error` only when there is one)."""
         out: dict[str, Any] = {
             "photo": self.path,
             "width": self.width,
@@ -207,6 +217,8 @@ def identify(analyser: FaceAnalyser, gallery: Gallery, paths: list[str]) -> list
 
 @dataclass
 class Pair:
+    """Two faces of compared photos and their embedding distance."""
+
     a: FoundFace
     b: FoundFace
     distance: float
@@ -215,6 +227,7 @@ class Pair:
     matching (a face within the threshold of two faces is paired with one)."""
 
     def as_json(self) -> dict[str, Any]:
+        """The pair as a JSON object (face indexes, distance, verdict and boxes)."""
         return {
             "a": self.a.index,
             "b": self.b.index,
@@ -275,6 +288,8 @@ class FarFace:
 
 @dataclass
 class EnrollResult:
+    """What an enroll did: the person, reference faces, people merged in, faces assigned."""
+
     person_id: int
     name: str
     created: bool

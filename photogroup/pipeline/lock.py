@@ -13,6 +13,7 @@ from ..core.errors import ScanLockedError
 
 
 def lock_path(database: Path) -> Path:
+    """The scan lock file of the library `database`: `<name>.scan-lock` beside it."""
     return database.with_name(database.name + ".scan-lock")
 
 

@@ -53,7 +53,8 @@ class ModelSource(Protocol):
         ...
 
     @property
-    def loaded(self) -> bool: ...
+    def loaded(self) -> bool:
+        """Whether the models are built already."""
 
 
 class ReadyModels:
@@ -66,9 +67,11 @@ class ReadyModels:
 
     @property
     def loaded(self) -> bool:
+        """Always True."""
         return True
 
     def load(self) -> tuple[Detector, Embedder]:
+        """The models given."""
         return self._models
 
 
@@ -89,9 +92,11 @@ class LazyModels:
 
     @property
     def loaded(self) -> bool:
+        """Whether the models are built already."""
         return self._models is not None
 
     def load(self) -> tuple[Detector, Embedder]:
+        """The models, built and warmed up on the first call (thread-safe)."""
         with self._lock:
             if self._models is None:
                 models = load_models(self.config, self.message)

@@ -62,6 +62,8 @@ def display_path(path: str) -> str:
 
 @dataclass
 class ScanSummary:
+    """The counts of one scan, and what went wrong in it."""
+
     run_id: int = 0
     seen: int = 0
     new: int = 0
@@ -86,6 +88,7 @@ class ScanSummary:
 
     @property
     def status(self) -> ScanStatus:
+        """FAILED, INTERRUPTED, PARTIAL (failed files or missing roots) or OK, in that order."""
         if self.failure:
             return ScanStatus.FAILED
         if self.interrupted:

@@ -24,6 +24,8 @@ from ..core.errors import ScanLockedError
 
 @dataclass
 class ScheduleState:
+    """The scheduler's state as `serve` shows it and writes to its state file."""
+
     interval_minutes: float
     next_run: str | None = None
     running: bool = False
@@ -36,6 +38,8 @@ class ScheduleState:
 
 
 class Scheduler:
+    """Runs a scan job every `interval_s` seconds on a daemon thread."""
+
     def __init__(
         self,
         job: Callable[[], str],
@@ -58,15 +62,18 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def status(self) -> dict[str, Any]:
+        """The current state as a dict."""
         return asdict(self.state)
 
     def start(self) -> Scheduler:
+        """Start the thread (first run after `first_delay_s`) and return self."""
         self._set_next(self.first_delay)
         self._thread = threading.Thread(target=self._loop, name="scheduled-scans", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread (waiting up to `timeout` seconds) and delete the state file."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -148,4 +155,5 @@ def service_state(database: Path) -> dict[str, Any] | None:
 
 
 def state_path(database: Path) -> Path:
+    """The state file of `serve` for the library `database`: `<name>.serve.json` beside it."""
     return database.with_name(database.name + ".serve.json")

@@ -31,6 +31,7 @@ def _run_json(run: ScanRun) -> dict[str, Any]:
 
 
 def library_status(library: Library) -> dict[str, Any]:
+    """A dict: the library's path, photos by status, face and people counts, the last scan."""
     with library.new_session() as s:
         photos = dict(s.execute(select(Photo.status, func.count()).group_by(Photo.status)).all())
         last = s.scalars(

@@ -30,6 +30,7 @@ _LABELS = {
 
 
 def configured(config: Config, kind: str) -> float:
+    """The configured assign threshold when `kind` is 'assign', else the merge threshold."""
     return config.people.assign_threshold if kind == "assign" else config.people.merge_threshold
 
 
@@ -51,6 +52,8 @@ def answers(s: Session, embedder: str, kind: str) -> tuple[np.ndarray, np.ndarra
 
 @dataclass
 class ThresholdState:
+    """A threshold in force: its value, where it comes from, and the answers behind it."""
+
     kind: str
     value: float
     source: str
@@ -62,6 +65,7 @@ class ThresholdState:
     recall: float | None
 
     def as_json(self) -> dict[str, Any]:
+        """The state as a JSON object (value and model rounded to 4 places)."""
         return {
             "kind": self.kind,
             "value": round(self.value, 4),
@@ -155,6 +159,7 @@ def learn(s: Session, config: Config, embedder: str) -> list[ThresholdState]:
 
 
 def history(s: Session, embedder: str) -> list[Threshold]:
+    """Every threshold stored for `embedder`, oldest first."""
     return list(
         s.scalars(select(Threshold).where(Threshold.embedder == embedder).order_by(Threshold.id))
     )

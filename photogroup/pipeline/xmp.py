@@ -86,6 +86,8 @@ XMP = "xmp"
 
 @dataclass
 class XmpSummary:
+    """The counts of reading XMP face regions during a scan."""
+
     photos: int = 0
     """Photos whose XMP was read (new, changed, or with a changed sidecar)."""
     regions: int = 0
@@ -103,6 +105,7 @@ class XmpSummary:
     problems: int = 0
 
     def line(self) -> str:
+        """The summary as one line for the user."""
         return (
             f"XMP: {self.photos} photos read, {self.regions} face regions: {self.matched} on "
             f"detected faces, {self.made} new faces, {self.named} named faces confirmed, "
@@ -151,6 +154,7 @@ class _Sidecars:
 
 
 def fingerprint(content_hash: str | None, sidecars: Iterable[tuple[str, int, int]]) -> str:
+    """SHA-256 hex of a photo's content hash and its sidecars' (path, size, mtime) triples."""
     text = "|".join([content_hash or ""] + [f"{p}:{s}:{m}" for p, s, m in sorted(sidecars)])
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -432,6 +436,8 @@ def _take_back(s: Session, row: XmpRegion, touched: set[int]) -> None:
 
 @dataclass
 class ExportSummary:
+    """What an XMP export wrote, and the files it could not write."""
+
     photos: int = 0
     faces: int = 0
     written: list[str] = field(default_factory=list)
@@ -439,6 +445,7 @@ class ExportSummary:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
     def line(self) -> str:
+        """The summary as one line for the user (naming the first file not written)."""
         line = f"XMP sidecars: {self.faces} faces of {self.photos} photos written"
         if self.problems:
             line += f"; {len(self.problems)} not written ({self.problems[0][0]}: "
