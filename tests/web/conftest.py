@@ -97,3 +97,19 @@ def request(
         lines.append(k.encode() + b": " + (v if isinstance(v, bytes) else v.encode("utf-8")))
     data = b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
     return raw(server.port, data, hang_up=hang_up)
+
+
+def assert_controls_fit(page, selectors, width: int) -> None:  # type: ignore[no-untyped-def]
+    """Each control is visible, inside the viewport's width, and covered by nothing
+    (the element at its centre is itself or inside it); the page does not overflow."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for sel in selectors:
+        assert page.is_visible(sel), sel
+        box = page.locator(sel).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (sel, box)
+        covered = page.evaluate(
+            """([sel, x, y]) => { const e = document.elementFromPoint(x, y);
+                 return !(e && e.closest(sel)); }""",
+            [sel, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        )
+        assert not covered, sel

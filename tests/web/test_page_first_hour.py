@@ -17,6 +17,7 @@ from photogroup.pipeline.people import name_person
 from photogroup.pipeline.query import find_photos
 from photogroup.pipeline.schedule import Scheduler
 
+from .conftest import assert_controls_fit
 from .test_review_page import CHROMIUM, _browser_or_skip
 
 HEADER = ["#tab-review", "#tab-people", "#tab-photos", "#scan-status", "#scan-now", "#undo"]
@@ -63,21 +64,10 @@ def _shot(page, name):  # type: ignore[no-untyped-def]
 
 
 def _assert_header_fits(page, width):  # type: ignore[no-untyped-def]
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert page.evaluate(
         "() => { const h = document.querySelector('header'); return h.scrollWidth <= h.clientWidth }"
     )
-    for sel in HEADER:
-        assert page.is_visible(sel), sel
-        box = page.locator(sel).bounding_box()
-        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (sel, box)
-        # nothing covers it: the element at its centre is itself (or inside it)
-        covered = page.evaluate(
-            """([sel, x, y]) => { const e = document.elementFromPoint(x, y);
-                 return !(e && e.closest(sel)); }""",
-            [sel, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
-        )
-        assert not covered, sel
+    assert_controls_fit(page, HEADER, width)
 
 
 @pytest.mark.parametrize("size", [(390, 844), (1280, 800)])

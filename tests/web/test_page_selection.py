@@ -14,6 +14,7 @@ from photogroup.pipeline.scan import Scanner
 
 from ..conftest import make_photo
 from ..pipeline.test_people import OneCluster
+from .conftest import assert_controls_fit
 from .test_page_first_hour import SHOTS, _open, _shot, browser, service  # noqa: F401 (fixtures)
 
 
@@ -76,17 +77,7 @@ def _select(page, first: int, last: int) -> list[int]:  # type: ignore[no-untype
 
 
 def _assert_bar_fits(page, width: int) -> None:  # type: ignore[no-untyped-def]
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    for sel in ("#selection-count", "#not-person", "#move-to", "#not-face"):
-        assert page.is_visible(sel), sel
-        box = page.locator(sel).bounding_box()
-        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (sel, box)
-        covered = page.evaluate(
-            """([sel, x, y]) => { const e = document.elementFromPoint(x, y);
-                 return !(e && e.closest(sel)); }""",
-            [sel, box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
-        )
-        assert not covered, sel
+    assert_controls_fit(page, ("#selection-count", "#not-person", "#move-to", "#not-face"), width)
 
 
 def test_select_with_click_and_shift_click_then_move_to_a_new_person_and_undo(
