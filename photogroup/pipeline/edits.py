@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from ..core.clock import now
 from ..core.errors import NotFoundError, UsageError
+from ..core.words import plural
 from ..db.library import Library, begin_write, sqlite_connection
 from ..db.models import Assignment, AssignmentOrigin, Decision, DecisionKind, Face, Person
 from ..db.stats import refresh_people_stats
@@ -42,6 +43,11 @@ def _current(s: Session, ids: list[int]) -> dict[int, Assignment]:
     missing = [f for f in ids if f not in found]
     if missing:
         raise NotFoundError(f"No face {missing[0]} in the library.")
+    return _assignments(s, ids)
+
+
+def _assignments(s: Session, ids: list[int]) -> dict[int, Assignment]:
+    """The current assignment of each of the faces that has one."""
     return {a.face_id: a for a in s.scalars(select(Assignment).where(Assignment.face_id.in_(ids)))}
 
 
@@ -65,11 +71,11 @@ def move_faces(
             s.flush()
         elif to is not None:
             target = find_person(s, to)
-        previous = [
+        previous: list[list[Any]] = [
             [f, current[f].person_id, current[f].origin] if f in current else [f, None, None]
             for f in ids
         ]
-        touched: set[int] = {int(str(p)) for _, p, _ in previous if p is not None}
+        touched: set[int] = {p for _, p, _ in previous if p is not None}
         for f in ids:
             a = current.get(f)
             if target is None:
@@ -95,7 +101,7 @@ def move_faces(
             left = [s.get(Person, p) for p in sorted(touched)]
             who = " or ".join(display_name(p) for p in left if p is not None) or "anyone's"
             return f"{n} face{'s are' if n != 1 else ' is'} no longer {who}.", dec.id
-        return f"Moved {n} face{'s' if n != 1 else ''} to {display_name(target)}.", dec.id
+        return f"Moved {plural(n, 'face')} to {display_name(target)}.", dec.id
 
 
 def mark_not_faces(library: Library, face_ids: Iterable[int], **answer: Any) -> tuple[str, int]:
@@ -104,7 +110,7 @@ def mark_not_faces(library: Library, face_ids: Iterable[int], **answer: Any) -> 
     with library.session() as s:
         begin_write(s)
         current = _current(s, ids)
-        previous = [[f, a.person_id, a.origin] for f, a in current.items()]
+        previous: list[list[Any]] = [[f, a.person_id, a.origin] for f, a in current.items()]
         for a in current.values():
             s.delete(a)
         decisions = [record(s, DecisionKind.NOT_A_FACE, face_id=f, **answer) for f in ids]
@@ -119,9 +125,9 @@ def mark_not_faces(library: Library, face_ids: Iterable[int], **answer: Any) -> 
             "members": [d.id for d in decisions],
             "previous": previous,
         }
-        refresh_people_stats(sqlite_connection(s), {int(str(p)) for _, p, _ in previous})
+        refresh_people_stats(sqlite_connection(s), {p for _, p, _ in previous})
         n = len(ids)
-        return f"Marked {n} detection{'s' if n != 1 else ''} as not a face.", decisions[-1].id
+        return f"Marked {plural(n, 'detection')} as not a face.", decisions[-1].id
 
 
 def split_person(
@@ -169,7 +175,7 @@ def split_person(
         s.flush()
         refresh_people_stats(sqlite_connection(s), {person.id, new.id})
         return (
-            f"Split {len(moved)} face{'s' if len(moved) != 1 else ''} of {display_name(person)} "
+            f"Split {plural(len(moved), 'face')} of {display_name(person)} "
             f"into a new person, {display_name(new)}.",
             dec.id,
         )
@@ -189,9 +195,7 @@ def undo_edit(s: Session, dec: Decision) -> str:
         if person is None:
             raise UsageError("Cannot undo this split: the person it split no longer exists.")
         faces = [int(f) for f in details.get("faces", [])]
-        current = {
-            a.face_id: a for a in s.scalars(select(Assignment).where(Assignment.face_id.in_(faces)))
-        }
+        current = _assignments(s, faces)
         gone = set(s.scalars(not_faces()))
         for f in faces:
             a = current.get(f)
@@ -212,9 +216,7 @@ def undo_edit(s: Session, dec: Decision) -> str:
                     other.undone_at = now()
         previous = details.get("previous", [])
         faces = [int(f) for f, _, _ in previous]
-        current = {
-            a.face_id: a for a in s.scalars(select(Assignment).where(Assignment.face_id.in_(faces)))
-        }
+        current = _assignments(s, faces)
         for f, pid, origin in previous:
             found = current.get(int(f))
             if found is not None:
@@ -226,10 +228,10 @@ def undo_edit(s: Session, dec: Decision) -> str:
                 touched.add(pid)
         if kind == DecisionKind.NOT_A_FACE:
             n = len(details.get("members", [dec.id]))
-            message = f"Undone: {n} detection{'s' if n != 1 else ''} count as faces again."
+            message = f"Undone: {plural(n, 'detection')} count as faces again."
         else:
             n = len(previous)
-            message = f"Undone: the move of {n} face{'s' if n != 1 else ''}."
+            message = f"Undone: the move of {plural(n, 'face')}."
         if kind == DecisionKind.MOVE_FACES and details.get("created") and dec.person_id:
             touched.add(dec.person_id)
     s.flush()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ..core.calibration import Calibration
 from ..core.config import Config
@@ -443,16 +444,9 @@ def mark_references(library: Library, config: Config, run_id: int, paths: list[s
             if photo is not None and photo.reference != reference:
                 photo.reference = reference
                 changed.append(photo.id)
-        if changed:  # the photo figures of the people in them
+        if changed:
             s.flush()
-            refresh_people_stats(
-                sqlite_connection(s),
-                s.scalars(
-                    select(Assignment.person_id)
-                    .join(Face, Face.id == Assignment.face_id)
-                    .where(Face.photo_id.in_(changed))
-                ),
-            )
+            _refresh_people_in(s, changed)
 
 
 def unmark_references(library: Library, walked: set[str]) -> None:
@@ -467,14 +461,19 @@ def unmark_references(library: Library, walked: set[str]) -> None:
         if not found:
             return
         s.execute(update(Photo).where(Photo.id.in_(found)).values(reference=False))
-        refresh_people_stats(
-            sqlite_connection(s),
-            s.scalars(
-                select(Assignment.person_id)
-                .join(Face, Face.id == Assignment.face_id)
-                .where(Face.photo_id.in_(found))
-            ),
-        )
+        _refresh_people_in(s, found)
+
+
+def _refresh_people_in(s: Session, photo_ids: list[int]) -> None:
+    """The figures (photo counts, covers) of the people with a face in these photos."""
+    refresh_people_stats(
+        sqlite_connection(s),
+        s.scalars(
+            select(Assignment.person_id)
+            .join(Face, Face.id == Assignment.face_id)
+            .where(Face.photo_id.in_(photo_ids))
+        ),
+    )
 
 
 def reference_faces(library: Library, paths: list[str]) -> dict[str, list[Face]]:

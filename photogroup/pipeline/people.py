@@ -67,6 +67,11 @@ class FaceSet:
     def __len__(self) -> int:
         return len(self.face_ids)
 
+    @property
+    def gate(self) -> np.ndarray:
+        """True where a face may start or join a person (`eligible`; all when None)."""
+        return self.eligible if self.eligible is not None else np.ones(len(self), bool)
+
 
 def _eligible(min_quality: float) -> Any:
     """Faces good enough to start or join a person automatically (quality gate)."""
@@ -365,7 +370,7 @@ def _plan(
     """The person of every face after grouping: existing ids, -1 for none, and
     _NEW - label for a cluster that becomes a new person."""
     faces = state.faces
-    eligible = faces.eligible if faces.eligible is not None else np.ones(len(faces), bool)
+    eligible = faces.gate
     free = ~faces.fixed & eligible
     labels = np.full(len(faces), -1, dtype=np.int64)
     if len(faces) >= 2:
@@ -472,11 +477,10 @@ def regroup(
             if locked:
                 begin_write(s)
             state = _read_state(s, config, embedder)
-            if locked:
-                _group_and_write(s, state, make, config, summary)
+            if locked and state.faces.gate.any():
+                _write(s, state, _plan(state, make, config, summary), config, summary)
+            if locked or not state.faces.gate.any():
                 break
-        if not _has_eligible(state.faces):
-            break
         new_person = _plan(state, make, config, summary)
         if after_read is not None:
             after_read()
@@ -490,21 +494,6 @@ def regroup(
     return summary
 
 
-def _has_eligible(faces: FaceSet) -> bool:
-    return bool(len(faces)) and bool(faces.eligible.any() if faces.eligible is not None else True)
-
-
-def _group_and_write(
-    s: Session,
-    state: _GroupingState,
-    make: Callable[[], Any],
-    config: Config,
-    summary: GroupingSummary,
-) -> None:
-    if _has_eligible(state.faces):
-        _write(s, state, _plan(state, make, config, summary), config, summary)
-
-
 def _write(
     s: Session,
     state: _GroupingState,
@@ -514,7 +503,7 @@ def _write(
 ) -> None:
     """Write the difference between the faces' people as read and as planned."""
     faces = state.faces
-    eligible = faces.eligible if faces.eligible is not None else np.ones(len(faces), bool)
+    eligible = faces.gate
     free = ~faces.fixed & eligible
     summary.faces = int(eligible.sum())
     created: dict[int, int] = {}

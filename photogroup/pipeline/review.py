@@ -39,7 +39,7 @@ from ..core.ids import MAX_ID
 from ..core.names import check_name
 from ..core.types import FloatArray
 from ..core.vectors import vector_from_bytes, vectors_from_bytes
-from ..core.words import person_label
+from ..core.words import person_label, plural
 from ..db.library import Library, begin_write, sqlite_connection
 from ..db.models import (
     Assignment,
@@ -925,11 +925,11 @@ def describe(s: Session, dec: Decision) -> str:
         return f"{'hid' if dec.value == 'hide' else 'showed'} {who}"
     if kind == DecisionKind.SPLIT:
         n = len(details.get("faces", []))
-        return f"split {who}: {n} face{'s' if n != 1 else ''} became {_person_label(s, dec.other_person_id)}"
+        return f"split {who}: {plural(n, 'face')} became {_person_label(s, dec.other_person_id)}"
     if kind == DecisionKind.MOVE_FACES:
         n = len(details.get("previous", []))
         where = who if dec.person_id is not None else "no one"
-        return f"moved {n} face{'s' if n != 1 else ''} to {where}"
+        return f"moved {plural(n, 'face')} to {where}"
     if kind == DecisionKind.NOT_A_FACE:
         return f"said detection {dec.face_id} is not a face"
     if kind == DecisionKind.SKIP and dec.question:
