@@ -152,6 +152,18 @@ class ByColour:
         return self
 
 
+def _marker_photo(root: Path, colour: str, i: int) -> Path:
+    return make_photo(root / f"{colour}{i}.png", [(colour, 20 + 15 * i, 30, 90)], size=(320, 240))
+
+
+def touch_marker_photos(root: Path) -> None:
+    """Write every marker photo of `marker_people` again (same faces, new files): a
+    rescan then detects and embeds them all again."""
+    for path in sorted(root.glob("*.png")):
+        colour = "".join(ch for ch in path.stem if ch.isalpha())
+        _marker_photo(root, colour, int(path.stem[len(colour) :]))
+
+
 def marker_people(library: Library, config: Config, detector, embedder, root: Path) -> None:  # type: ignore[no-untyped-def]
     """Nine marker photos (three red, three green, three blue) scanned with the fake
     models and grouped by colour into three people. Sets the quality gate off: flat
@@ -165,7 +177,7 @@ def marker_people(library: Library, config: Config, detector, embedder, root: Pa
     config.quality.min_quality = 0.0
     for i in range(3):
         for c in ("red", "green", "blue"):
-            make_photo(root / f"{c}{i}.png", [(c, 20 + 15 * i, 30, 90)], size=(320, 240))
+            _marker_photo(root, c, i)
     Scanner(library, config, detector, embedder).run([root])
     with library.session() as s:
         V = np.stack([np.frombuffer(v, "<f4") for v in s.scalars(select(Embedding.vector))])

@@ -15,7 +15,7 @@ from photogroup.pipeline.edits import mark_not_faces, move_faces
 from photogroup.pipeline.people import load_faces, regroup
 from photogroup.pipeline.scan import Scanner
 
-from ..conftest import make_photo, marker_people
+from ..conftest import marker_people, touch_marker_photos
 from .test_people import EMB, OneCluster, add_faces, blob, people_of
 
 
@@ -130,10 +130,7 @@ def test_a_split_through_the_cli_survives_a_rescan_and_undo(
     (new,) = set(people_of(library, sorted(moved)))
     assert new is not None and new != first
     # a rescan that finds the faces again (every photo touched) keeps the split
-    for path in sorted(photos.glob("*.png")):
-        colour = "".join(c for c in path.stem if c.isalpha())
-        i = int(path.stem[len(colour) :])
-        make_photo(path, [(colour, 20 + 15 * i, 30, 90)], size=(320, 240))
+    touch_marker_photos(photos)
     Scanner(library, config, detector, embedder).run([photos])
     regroup(library, config, embedder.id, clusterer_factory=OneCluster)
     assert first not in people_of(library, sorted(moved))

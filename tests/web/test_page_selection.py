@@ -12,7 +12,7 @@ from photogroup.db.models import Assignment, AssignmentOrigin, Decision, Decisio
 from photogroup.pipeline.people import merge_people, regroup
 from photogroup.pipeline.scan import Scanner
 
-from ..conftest import make_photo
+from ..conftest import touch_marker_photos
 from ..pipeline.test_people import OneCluster
 from .conftest import assert_controls_fit
 from .test_page_first_hour import SHOTS, _open, _shot, browser, service  # noqa: F401 (fixtures)
@@ -264,10 +264,7 @@ def test_a_split_answered_no_in_the_page_survives_a_rescan_and_undo(
 
     # a rescan that finds every face again (each photo touched) keeps the split
     photos = tmp_path / "photos"
-    for path in sorted(photos.glob("*.png")):
-        colour = "".join(c for c in path.stem if c.isalpha())
-        i = int(path.stem[len(colour) :])
-        make_photo(path, [(colour, 20 + 15 * i, 30, 90)], size=(320, 240))
+    touch_marker_photos(photos)
     Scanner(library, config, detector, embedder).run([photos])
     regroup(library, config, embedder.id, clusterer_factory=OneCluster)
     assert first not in {p for p, _ in _assigned(library, moved).values()}
